@@ -1,0 +1,135 @@
+"""The KV-relevant architecture of a model: one frozen, validated value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class AttentionKind(str, Enum):
+    """How keys and values are shared between query heads."""
+
+    MHA = "MHA"
+    GQA = "GQA"
+    MQA = "MQA"
+    MLA = "MLA"
+
+
+class LayerKind(str, Enum):
+    """What a layer keeps per sequence while generating."""
+
+    FULL = "full"  # every token, keys and values
+    SLIDING = "sliding"  # the last `window_tokens` tokens
+    CHUNKED = "chunked"  # the tokens of the current chunk of `window_tokens`
+
+
+def _require_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MlaDims:
+    """Multi-head latent attention (DeepSeek V2/V3): the cache holds one latent per token."""
+
+    kv_lora_rank: int
+    qk_rope_head_dim: int
+    qk_nope_head_dim: int
+    v_head_dim: int
+
+    def __post_init__(self) -> None:
+        _require_positive("kv_lora_rank", self.kv_lora_rank)
+        _require_positive("qk_rope_head_dim", self.qk_rope_head_dim)
+        _require_positive("qk_nope_head_dim", self.qk_nope_head_dim)
+        _require_positive("v_head_dim", self.v_head_dim)
+
+    @property
+    def latent_dim(self) -> int:
+        """Elements cached per token and layer: the compressed KV plus the shared RoPE key."""
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+
+@dataclass(frozen=True)
+class Attention:
+    """The attention of one group of layers."""
+
+    num_heads: int
+    num_kv_heads: int
+    k_head_dim: int
+    v_head_dim: int
+    mla: MlaDims | None = None
+
+    def __post_init__(self) -> None:
+        _require_positive("num_heads", self.num_heads)
+        _require_positive("num_kv_heads", self.num_kv_heads)
+        _require_positive("k_head_dim", self.k_head_dim)
+        _require_positive("v_head_dim", self.v_head_dim)
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"{self.num_heads} attention heads do not divide into "
+                f"{self.num_kv_heads} KV heads"
+            )
+
+    @property
+    def kind(self) -> AttentionKind:
+        if self.mla is not None:
+            return AttentionKind.MLA
+        if self.num_kv_heads == self.num_heads:
+            return AttentionKind.MHA
+        if self.num_kv_heads == 1:
+            return AttentionKind.MQA
+        return AttentionKind.GQA
+
+    @property
+    def elements_per_token(self) -> int:
+        """Cache elements one token adds to one layer: K and V per KV head, or the MLA latent."""
+        if self.mla is not None:
+            return self.mla.latent_dim
+        return self.num_kv_heads * (self.k_head_dim + self.v_head_dim)
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """`count` layers that cache alike."""
+
+    kind: LayerKind
+    count: int
+    attention: Attention
+    window_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        _require_positive("count", self.count)
+        if self.kind is LayerKind.FULL:
+            if self.window_tokens is not None:
+                raise ValueError("a full-attention group has no window")
+        elif self.window_tokens is None:
+            raise ValueError(f"a {self.kind.value} group needs window_tokens")
+        else:
+            _require_positive("window_tokens", self.window_tokens)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Everything about a model that decides the size of its KV cache."""
+
+    model_type: str
+    groups: tuple[LayerGroup, ...]
+    max_position_embeddings: int | None = None
+    config_dtype: str | None = None
+    # (what, config key it was read from), in reading order; for `inspect` and error messages.
+    provenance: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            raise ValueError("an architecture needs at least one layer group")
+        if self.max_position_embeddings is not None:
+            _require_positive("max_position_embeddings", self.max_position_embeddings)
+
+    @property
+    def num_layers(self) -> int:
+        return sum(group.count for group in self.groups)
+
+    @property
+    def attention(self) -> Attention:
+        """The attention of the first group: the model's headline attention."""
+        return self.groups[0].attention

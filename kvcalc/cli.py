@@ -1,0 +1,113 @@
+"""The `kvcalc` command line: a thin Typer layer over the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from kvcalc.errors import ExitCode, KvcalcError
+from kvcalc.sources import HubOptions
+
+app = typer.Typer(
+    name="kvcalc",
+    help="Exact KV-cache memory of LLMs, from their Hugging Face config.json.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ModelArg = Annotated[
+    str, typer.Argument(help="Preset name, hub id (org/name), config.json or model folder.")
+]
+SeqOpt = Annotated[
+    str,
+    typer.Option(
+        "--seq", "-s", help="Tokens per sequence: 8192, 8k (8,192), 128k, 1m, or max (the model's)."
+    ),
+]
+BatchOpt = Annotated[str, typer.Option("--batch", "-b", help="Sequences held at once.")]
+DtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--dtype", "-d", help="Cache dtype: auto (the config's), fp32, fp16, bf16, fp8, int8, int4."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+RevisionOpt = Annotated[
+    str | None, typer.Option("--revision", help="Hub branch, tag or commit.", show_default=False)
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", help="Hub token (default: HF_TOKEN or the saved login).", show_default=False),
+]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the hub.", min=0.1)]
+
+
+@app.command()
+def estimate(
+    model: ModelArg,
+    seq: SeqOpt = "max",
+    batch: BatchOpt = "1",
+    dtype: DtypeOpt = "auto",
+    as_json: JsonOpt = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the formula with the numbers substituted.")
+    ] = False,
+    revision: RevisionOpt = None,
+    token: TokenOpt = None,
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    """KV-cache bytes of MODEL for BATCH sequences of SEQ tokens.
+
+    Example: kvcalc estimate meta-llama/Llama-3.3-70B-Instruct --seq 128k --dtype fp8
+    """
+    from kvcalc.estimation import estimate as run_estimate
+
+    result = run_estimate(
+        model, seq=seq, batch=batch, dtype=dtype, hub=HubOptions(revision, token, timeout)
+    )
+    for note in result.notes:
+        typer.echo(f"kvcalc: note: {note}", err=True)
+    if as_json:
+        from kvcalc.render.json_format import render_json
+
+        render_json(result)
+    else:
+        from kvcalc.render.table import render_table
+
+        render_table(result, explain=explain)
+
+
+@app.command()
+def presets(as_json: JsonOpt = False) -> None:
+    """List the bundled model configs.
+
+    Example: kvcalc presets --json
+    """
+    from kvcalc.render.presets_table import render_presets
+
+    render_presets(as_json=as_json)
+
+
+def main() -> None:
+    """Entry point: run the app; turn kvcalc errors into one line on stderr and an exit code."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)
+    except KvcalcError as error:
+        if os.environ.get("KVCALC_DEBUG"):
+            raise
+        typer.echo(f"kvcalc: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        typer.echo("kvcalc: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

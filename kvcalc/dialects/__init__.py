@@ -1,0 +1,126 @@
+"""config.json dialects → Architecture: the only code that reads raw config keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kvcalc.architecture import Architecture
+from kvcalc.dialects.families import READERS
+from kvcalc.dialects.fields import ConfigReader
+from kvcalc.errors import ConfigError, UnsupportedConfigError
+
+__all__ = ["read_architecture"]
+
+# Layouts kvcalc recognises but does not model yet: refused, never computed with a wrong rule.
+_UNMODELLED_TYPES: dict[str, str] = {
+    **dict.fromkeys(
+        ("t5", "mt5", "umt5", "bart", "mbart", "whisper", "marian", "pegasus", "m2m_100",
+         "nllb_moe", "blenderbot", "led", "prophetnet", "switch_transformers"),
+        "encoder-decoder models (decoder self-attention plus cross-attention over the encoder)",
+    ),
+    **dict.fromkeys(
+        ("qwen3_next", "qwen3_5", "qwen3_5_moe", "kimi_linear", "minimax", "minimax_text_01",
+         "lfm2", "granitemoehybrid"),
+        "hybrid models with linear-attention layers (a constant per-sequence state)",
+    ),
+    **dict.fromkeys(
+        ("mamba", "mamba2", "jamba", "nemotron_h", "falcon_h1", "falcon_mamba", "zamba",
+         "zamba2", "bamba", "plamo2"),
+        "Mamba state-space layers (a constant per-sequence state)",
+    ),
+    "nemotron-nas": "heterogeneous per-layer configs (block_configs)",
+    "deepseek_v32": "the cache of the DeepSeek sparse-attention indexer (index_head_dim)",
+    "glm_moe_dsa": "the cache of the DeepSeek sparse-attention indexer (index_head_dim)",
+    "deepseek_v4": "compressed attention with per-layer compression ratios",
+    "gemma3n": "KV-shared layers (num_kv_shared_layers)",
+    "gemma4": "layers with their own global head dim and KV heads",
+    "gemma4_text": "layers with their own global head dim and KV heads",
+    "mllama": "cross-attention layers over image tokens",
+}  # fmt: skip
+
+# Keys that change the cache layout; present but not read by a family reader means refusal.
+_LAYOUT_KEYS = (
+    "layer_types", "attention_chunk_size", "block_configs", "hybrid_override_pattern",
+    "layers_block_type", "full_attention_interval", "kv_lora_rank", "index_head_dim",
+    "num_kv_shared_layers", "swa_num_key_value_heads", "cross_attention_layers",
+)  # fmt: skip
+
+
+def read_architecture(raw: object) -> Architecture:
+    """The KV-relevant architecture described by a parsed config.json."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config.json must be a JSON object, got {type(raw).__name__}")
+    cfg = _text_config(raw)
+    reader = READERS.get(cfg.model_type)
+    if reader is None:
+        raise _not_supported(cfg)
+    groups = reader(cfg)
+    _refuse_unread_layout_keys(cfg)
+    max_positions = cfg.optional_positive_int(
+        "max positions", "max_position_embeddings", "n_positions", "seq_length",
+        "max_seq_len", "max_sequence_length",
+    )
+    return Architecture(
+        model_type=cfg.model_type,
+        groups=groups,
+        max_position_embeddings=max_positions,
+        config_dtype=_dtype_name(raw, cfg),
+        provenance=tuple(cfg.provenance),
+    )
+
+
+def _model_type(raw: Mapping[str, object], where: str) -> str:
+    model_type = raw.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise ConfigError(f"config.json has no {where}model_type; kvcalc cannot tell its dialect")
+    return model_type
+
+
+def _text_config(raw: Mapping[str, object]) -> ConfigReader:
+    """The reader for the language model: `text_config` of a multimodal wrapper, else the top."""
+    outer = _model_type(raw, "")
+    nested = raw.get("text_config")
+    if outer in _UNMODELLED_TYPES or not isinstance(nested, dict):
+        return ConfigReader(raw, outer)
+    if outer in READERS and any(key in raw for key in ("num_hidden_layers", "n_layer")):
+        return ConfigReader(raw, outer)
+    inner = nested.get("model_type") or f"{outer}_text"
+    if not isinstance(inner, str):
+        raise ConfigError(f"config.json (model_type {outer!r}): text_config.model_type is invalid")
+    return ConfigReader(nested, inner, "text_config.")
+
+
+def _not_supported(cfg: ConfigReader) -> ConfigError:
+    why = _UNMODELLED_TYPES.get(cfg.model_type)
+    if why is not None:
+        return UnsupportedConfigError(
+            f"model_type {cfg.model_type!r} is not supported yet: kvcalc does not model {why}, "
+            "and will not guess with the plain formula"
+        )
+    return UnsupportedConfigError(
+        f"model_type {cfg.model_type!r} is not a config dialect kvcalc knows; "
+        "it will not guess which keys hold the layers, heads and head dims"
+    )
+
+
+def _refuse_unread_layout_keys(cfg: ConfigReader) -> None:
+    read = {source for _, source in cfg.provenance}
+    unread = [
+        cfg.key_name(key)
+        for key in _LAYOUT_KEYS
+        if cfg.raw.get(key) not in (None, [], {}) and cfg.key_name(key) not in read
+    ]
+    if unread:
+        raise UnsupportedConfigError(
+            f"config.json (model_type {cfg.model_type!r}): {', '.join(unread)} "
+            "describe a cache layout kvcalc does not model for this dialect"
+        )
+
+
+def _dtype_name(raw: Mapping[str, object], cfg: ConfigReader) -> str | None:
+    for source in (raw, cfg.raw):
+        for key in ("torch_dtype", "dtype"):
+            value = source.get(key)
+            if isinstance(value, str):
+                return value
+    return None

@@ -1,0 +1,111 @@
+"""An estimate end to end: resolve the model, read its architecture, size its cache."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from kvcalc.architecture import Architecture
+from kvcalc.dialects import read_architecture
+from kvcalc.dtypes import FP16, CacheDtype, config_dtype, parse_dtype
+from kvcalc.errors import ConfigError, InputError
+from kvcalc.kvbytes import GroupBytes, Workload, cache_bytes
+from kvcalc.sources import HubOptions, ModelSource, resolve
+from kvcalc.units import parse_count, parse_tokens
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The KV cache of one model under one workload and cache dtype, with its provenance."""
+
+    source: ModelSource
+    architecture: Architecture
+    dtype: CacheDtype
+    workload: Workload
+    groups: tuple[GroupBytes, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(group.total_bytes for group in self.groups)
+
+    @property
+    def bytes_per_token(self) -> int:
+        """Bytes one token of one sequence adds across all layers, before any window cap."""
+        return sum(group.bytes_per_token for group in self.groups)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A resolved model reference and the architecture read from its config."""
+
+    source: ModelSource
+    architecture: Architecture
+
+
+def load_model(reference: str | os.PathLike[str], hub: HubOptions | None = None) -> LoadedModel:
+    """Resolve `reference` (preset, path or hub id) and read its architecture."""
+    source = resolve(os.fspath(reference), hub)
+    try:
+        architecture = read_architecture(source.config)
+    except ConfigError as error:
+        raise type(error)(f"{source.location}: {error}") from None
+    return LoadedModel(source, architecture)
+
+
+def resolve_dtype(name: str, architecture: Architecture) -> tuple[CacheDtype, tuple[str, ...]]:
+    """The cache dtype for `name`; `auto` is the config's own dtype (fp16 if it names none)."""
+    if name.strip().lower() != "auto":
+        return parse_dtype(name), ()
+    if architecture.config_dtype is None:
+        return FP16, ("config.json names no torch_dtype; assuming fp16 (2 bytes per element)",)
+    found = config_dtype(architecture.config_dtype)
+    if found is None:
+        raise ConfigError(
+            f"config.json torch_dtype {architecture.config_dtype!r} is not a dtype kvcalc "
+            "knows; pass --dtype"
+        )
+    return found, ()
+
+
+def resolve_seq(text: str | int, architecture: Architecture) -> tuple[int, tuple[str, ...]]:
+    """A token count; `max` is the model's max_position_embeddings."""
+    limit = architecture.max_position_embeddings
+    if isinstance(text, int):
+        if isinstance(text, bool) or text <= 0:
+            raise InputError(f"--seq must be at least 1, got {text!r}")
+        seq = text
+    elif text.strip().lower() == "max":
+        if limit is None:
+            raise InputError(
+                f"--seq max: model_type {architecture.model_type!r} config gives no "
+                "max_position_embeddings; pass a token count"
+            )
+        return limit, ()
+    else:
+        seq = parse_tokens(text)
+    if limit is not None and seq > limit:
+        return seq, (f"--seq {seq:,} exceeds the model's max_position_embeddings ({limit:,})",)
+    return seq, ()
+
+
+def estimate(
+    model: str | os.PathLike[str] | LoadedModel,
+    *,
+    seq: int | str = "max",
+    batch: int | str = 1,
+    dtype: str = "auto",
+    hub: HubOptions | None = None,
+) -> Estimate:
+    """The KV cache of `model` for `batch` sequences of `seq` tokens in `dtype`."""
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, hub)
+    architecture = loaded.architecture
+    cache_dtype, dtype_notes = resolve_dtype(dtype, architecture)
+    seq_len, seq_notes = resolve_seq(seq, architecture)
+    batch_size = batch if isinstance(batch, int) else parse_count(batch, what="--batch")
+    if isinstance(batch_size, bool) or batch_size <= 0:
+        raise InputError(f"--batch must be a positive integer, got {batch!r}")
+    workload = Workload(batch_size, seq_len)
+    groups = cache_bytes(architecture, workload, cache_dtype)
+    notes = (*loaded.source.notes, *dtype_notes, *seq_notes)
+    return Estimate(loaded.source, architecture, cache_dtype, workload, groups, notes)

@@ -1,0 +1,104 @@
+"""Fetching config.json from the Hugging Face hub with the real client, errors made one line."""
+
+from __future__ import annotations
+
+import os
+
+from kvcalc.errors import SourceUnavailableError
+
+
+class HubUnavailableError(SourceUnavailableError):
+    """The hub could not be read now (offline, unreachable, gated, overloaded).
+
+    A bundled copy of the same repo's config may stand in for it.
+    """
+
+
+class HubNotFoundError(SourceUnavailableError):
+    """The hub answered: no such repo, revision or file, or not a config we accept."""
+
+
+def download_config(
+    repo_id: str, revision: str | None, token: str | None, timeout: float, max_bytes: int
+) -> str:
+    """The local path of `repo_id`'s config.json, from the HF cache or downloaded into it."""
+    # The client reads its download timeout once, at import.
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(timeout))
+    from huggingface_hub import hf_hub_download
+
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    common = {
+        "repo_id": repo_id,
+        "filename": "config.json",
+        "revision": revision,
+        "token": token,
+        "etag_timeout": timeout,
+    }
+    try:
+        info = hf_hub_download(**common, dry_run=True)  # type: ignore[call-overload]
+        if info.will_download and info.file_size is not None and info.file_size > max_bytes:
+            raise HubNotFoundError(
+                f"{where}: config.json is {info.file_size:,} bytes, over the "
+                f"{max_bytes:,}-byte limit for a config; not downloaded"
+            )
+        path: str = hf_hub_download(**common)  # type: ignore[call-overload]
+    except SourceUnavailableError:
+        raise
+    except Exception as error:
+        raise hub_error(error, where) from error
+    return path
+
+
+def hub_error(error: Exception, where: str) -> SourceUnavailableError:
+    """One line that says what went wrong reaching `where`, and what to do about it."""
+    from huggingface_hub import constants, errors
+
+    endpoint = constants.ENDPOINT
+    if isinstance(error, errors.GatedRepoError):
+        return HubUnavailableError(
+            f"{where} is gated: accept its terms on the hub, then authenticate with "
+            "HF_TOKEN, --token or `hf auth login`"
+        )
+    if isinstance(error, errors.RevisionNotFoundError):
+        return HubNotFoundError(f"{where}: revision not found on {endpoint}")
+    if isinstance(error, errors.RepositoryNotFoundError):
+        return HubNotFoundError(
+            f"{where}: repository not found on {endpoint} (if it is private, authenticate "
+            "with HF_TOKEN, --token or `hf auth login`)"
+        )
+    if isinstance(error, errors.OfflineModeIsEnabled) or (
+        isinstance(error, errors.LocalEntryNotFoundError) and constants.HF_HUB_OFFLINE
+    ):
+        return HubUnavailableError(
+            f"{where}: offline (HF_HUB_OFFLINE is set) and its config.json is not in the HF cache"
+        )
+    if isinstance(error, errors.EntryNotFoundError) and not isinstance(
+        error, errors.LocalEntryNotFoundError
+    ):
+        return HubNotFoundError(f"{where} has no config.json")
+    return HubUnavailableError(f"{where}: {_network_failure(error, endpoint)}")
+
+
+def _network_failure(error: BaseException, endpoint: str) -> str:
+    """Names the root cause: a timeout, a refused connection, an HTTP status."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for link in chain:
+        name = type(link).__name__
+        if "Timeout" in name:
+            return f"timed out reaching {endpoint}"
+        if isinstance(link, ConnectionRefusedError) or name == "ConnectError":
+            return f"cannot connect to {endpoint} ({_first_line(link)})"
+        response = getattr(link, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            return f"{endpoint} answered HTTP {status}"
+    return f"cannot download config.json from {endpoint} ({_first_line(error)})"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

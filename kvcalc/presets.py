@@ -1,0 +1,65 @@
+"""The bundled model configs in `presets/`: lookup by name, alias or hub id."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One bundled config.json and where it came from."""
+
+    name: str
+    hub_id: str
+    file: str
+    origin: str
+    aliases: tuple[str, ...] = ()
+    headline: bool = False
+
+    @property
+    def path(self) -> Path:
+        return presets_dir() / self.file
+
+    def matches(self, reference: str) -> bool:
+        wanted = reference.lower()
+        names = (self.name, self.hub_id, *self.aliases)
+        return any(wanted == name.lower() for name in names)
+
+
+def presets_dir() -> Path:
+    """`kvcalc/_presets` in an installed wheel; the top-level `presets/` in a source tree."""
+    installed = _HERE / "_presets"
+    return installed if installed.is_dir() else _HERE.parent / "presets"
+
+
+@cache
+def all_presets() -> tuple[Preset, ...]:
+    index = json.loads((presets_dir() / "index.json").read_text(encoding="utf-8"))
+    return tuple(
+        Preset(
+            name=row["name"],
+            hub_id=row["hub_id"],
+            file=row["file"],
+            origin=row["origin"],
+            aliases=tuple(row.get("aliases", ())),
+            headline=bool(row.get("headline", False)),
+        )
+        for row in index["presets"]
+    )
+
+
+def find_preset(reference: str) -> Preset | None:
+    """The preset called `reference` (name, alias or hub id, any case), if there is one."""
+    return next((preset for preset in all_presets() if preset.matches(reference)), None)
+
+
+def close_names(reference: str) -> list[str]:
+    """Preset names that look like `reference`, best first."""
+    names = [preset.name for preset in all_presets()]
+    return difflib.get_close_matches(reference.lower(), names, n=3, cutoff=0.6)

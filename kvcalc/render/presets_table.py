@@ -1,0 +1,50 @@
+"""`kvcalc presets`: the bundled models as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from kvcalc.dialects import read_architecture
+from kvcalc.presets import Preset, all_presets
+from kvcalc.sources import read_config_file
+
+
+def preset_row(preset: Preset) -> dict[str, object]:
+    architecture = read_architecture(read_config_file(preset.path))
+    attention = architecture.attention
+    mla = attention.mla
+    return {
+        "name": preset.name,
+        "hub_id": preset.hub_id,
+        "model_type": architecture.model_type,
+        "attention": attention.kind.value,
+        "num_layers": architecture.num_layers,
+        "num_kv_heads": 1 if mla else attention.num_kv_heads,
+        "head_dim": mla.latent_dim if mla else attention.k_head_dim,
+        "max_context": architecture.max_position_embeddings,
+        "origin": preset.origin,
+    }
+
+
+def render_presets(*, as_json: bool) -> None:
+    rows = [preset_row(preset) for preset in all_presets()]
+    if as_json:
+        print(json.dumps(rows, indent=2), file=sys.stdout)
+        return
+    from rich.table import Table
+
+    from kvcalc.render.console import stdout_console, table_box
+
+    console = stdout_console()
+    table = Table(title="Bundled presets", box=table_box(console), title_justify="left")
+    for column in ("name", "hub id", "attention", "layers", "KV heads", "head dim", "max context"):
+        table.add_column(column, justify="right" if column in ("layers", "KV heads", "head dim", "max context") else "left")
+    for row in rows:
+        context = row["max_context"]
+        table.add_row(
+            str(row["name"]), str(row["hub_id"]), str(row["attention"]), str(row["num_layers"]),
+            str(row["num_kv_heads"]), str(row["head_dim"]),
+            "-" if context is None else f"{context:,}",
+        )
+    console.print(table)

@@ -1,0 +1,111 @@
+"""The JSON shape of an estimate, as typed records (also the source of `kvcalc schema`)."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+from kvcalc.estimation import Estimate
+from kvcalc.kvbytes import GroupBytes
+from kvcalc.render.formula import formula
+
+SCHEMA_VERSION = 1
+
+
+class SourceRecord(TypedDict):
+    kind: Literal["preset", "file", "hub"]
+    location: str
+
+
+class MlaRecord(TypedDict):
+    kv_lora_rank: int
+    qk_rope_head_dim: int
+    latent_dim: int
+
+
+class LayerGroupRecord(TypedDict):
+    kind: Literal["full", "sliding", "chunked"]
+    num_layers: int
+    window_tokens: int | None
+    num_kv_heads: int
+    k_head_dim: int
+    v_head_dim: int
+    tokens_per_sequence: int
+    bytes_per_token: int
+    total_bytes: int
+
+
+class EstimateRecord(TypedDict):
+    schema_version: int
+    model: str
+    source: SourceRecord
+    model_type: str
+    attention: Literal["MHA", "GQA", "MQA", "MLA"]
+    num_layers: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    mla: MlaRecord | None
+    dtype: str
+    bits_per_element: int | float
+    bytes_per_element: int | float
+    batch: int
+    seq_len: int
+    bytes_per_token: int
+    total_bytes: int
+    total_gib: float
+    total_gb: float
+    layers: list[LayerGroupRecord]
+    formula: str
+    notes: list[str]
+
+
+def layer_record(group: GroupBytes) -> LayerGroupRecord:
+    attention = group.group.attention
+    return {
+        "kind": group.group.kind.value,
+        "num_layers": group.group.count,
+        "window_tokens": group.group.window_tokens,
+        "num_kv_heads": attention.num_kv_heads,
+        "k_head_dim": attention.k_head_dim,
+        "v_head_dim": attention.v_head_dim,
+        "tokens_per_sequence": group.tokens_per_sequence,
+        "bytes_per_token": group.bytes_per_token,
+        "total_bytes": group.total_bytes,
+    }
+
+
+def estimate_record(estimate: Estimate) -> EstimateRecord:
+    """Every figure of `estimate`; byte counts are exact integers."""
+    attention = estimate.architecture.attention
+    mla = attention.mla
+    total = estimate.total_bytes
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": estimate.source.name,
+        "source": {"kind": estimate.source.kind, "location": estimate.source.location},  # type: ignore[typeddict-item]
+        "model_type": estimate.architecture.model_type,
+        "attention": attention.kind.value,
+        "num_layers": estimate.architecture.num_layers,
+        "num_attention_heads": attention.num_heads,
+        "num_kv_heads": 1 if mla else attention.num_kv_heads,
+        "head_dim": mla.latent_dim if mla else attention.k_head_dim,
+        "v_head_dim": 0 if mla else attention.v_head_dim,
+        "mla": None if mla is None else {
+            "kv_lora_rank": mla.kv_lora_rank,
+            "qk_rope_head_dim": mla.qk_rope_head_dim,
+            "latent_dim": mla.latent_dim,
+        },
+        "dtype": estimate.dtype.name,
+        "bits_per_element": estimate.dtype.bits_per_element,
+        "bytes_per_element": estimate.dtype.bytes_per_element,
+        "batch": estimate.workload.batch,
+        "seq_len": estimate.workload.seq_len,
+        "bytes_per_token": estimate.bytes_per_token,
+        "total_bytes": total,
+        "total_gib": total / 1024**3,
+        "total_gb": total / 1000**3,
+        "layers": [layer_record(group) for group in estimate.groups],
+        "formula": formula(estimate),
+        "notes": list(estimate.notes),
+    }  # fmt: skip

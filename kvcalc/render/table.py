@@ -1,0 +1,72 @@
+"""The default output: an estimate as a Rich table, sizes in GiB, GB and exact bytes."""
+
+from __future__ import annotations
+
+from kvcalc.estimation import Estimate
+from kvcalc.kvbytes import GroupBytes
+from kvcalc.render.console import stdout_console, table_box
+from kvcalc.render.formula import group_formula
+from kvcalc.units import format_bytes, format_size
+
+
+def size_text(size: int) -> str:
+    """`1.00 GiB · 1.07 GB · 1,073,741,824 B`."""
+    return f"{format_size(size)} · {format_bytes(size)}"
+
+
+def attention_text(estimate: Estimate) -> str:
+    attention = estimate.architecture.attention
+    if attention.mla is not None:
+        mla = attention.mla
+        return (
+            f"MLA · latent {mla.kv_lora_rank} + RoPE key {mla.qk_rope_head_dim} per token "
+            f"({attention.num_heads} query heads)"
+        )
+    dims = (
+        str(attention.k_head_dim)
+        if attention.k_head_dim == attention.v_head_dim
+        else f"{attention.k_head_dim} (K) / {attention.v_head_dim} (V)"
+    )
+    return (
+        f"{attention.kind.value} · {attention.num_kv_heads} KV heads × {dims} head dim "
+        f"({attention.num_heads} query heads)"
+    )
+
+
+def _group_text(group: GroupBytes) -> str:
+    layer = group.group
+    window = "" if layer.window_tokens is None else f", window {layer.window_tokens:,}"
+    return (
+        f"{layer.count} {layer.kind.value}{window}: {group.tokens_per_sequence:,} tokens "
+        f"per sequence → {size_text(group.total_bytes)}"
+    )
+
+
+def render_table(estimate: Estimate, *, explain: bool = False) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    table = Table(
+        title=f"KV cache · {estimate.source.name}",
+        box=table_box(console),
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    source = estimate.source
+    table.add_row("Model", f"{source.name} ({source.kind}: {source.location})")
+    table.add_row("Attention", attention_text(estimate))
+    table.add_row("Layers", f"{estimate.architecture.num_layers}")
+    if len(estimate.groups) > 1:
+        for group in estimate.groups:
+            table.add_row("", _group_text(group))
+    table.add_row("Dtype", f"{estimate.dtype.name} ({estimate.dtype.bytes_per_element} B/element)")
+    workload = estimate.workload
+    table.add_row("Workload", f"batch {workload.batch:,} × {workload.seq_len:,} tokens")
+    table.add_row("Per token", format_bytes(estimate.bytes_per_token))
+    table.add_row("KV cache", size_text(estimate.total_bytes), style="bold")
+    if explain:
+        for index, group in enumerate(estimate.groups):
+            table.add_row("Formula" if index == 0 else "", group_formula(group, estimate))
+    console.print(table)

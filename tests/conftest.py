@@ -1,0 +1,27 @@
+"""Shared fixtures: the real configs beside the repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import SHARED_CONFIGS
+
+
+def shared_config(name: str) -> dict[str, object]:
+    """A verbatim config from ../shared/configs; skips where that folder is not present."""
+    path = SHARED_CONFIGS / name
+    if not path.exists():
+        pytest.skip(f"{SHARED_CONFIGS} is not beside this checkout")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def shared_config_path(name: str) -> Path:
+    path = SHARED_CONFIGS / name
+    if not path.exists():
+        pytest.skip(f"{SHARED_CONFIGS} is not beside this checkout")
+    return path

@@ -1,0 +1,252 @@
+"""Every real config in ../shared/configs reads as its published architecture, or is refused.
+
+Expected dimensions are the published ones (shared/configs/INDEX.md, model cards), not
+values computed by kvcalc.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from kvcalc.architecture import LayerKind
+from kvcalc.dialects import read_architecture
+from kvcalc.errors import ConfigError, UnsupportedConfigError
+from tests.conftest import shared_config
+
+FULL, SLIDING, CHUNKED = LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED
+
+# file → (attention kind, [(layer kind, layers, KV heads, K head dim, V head dim, window)])
+EXPECTED = {
+    "meta-llama__Llama-2-7b-hf.json": ("MHA", [(FULL, 32, 32, 128, 128, None)]),
+    "meta-llama__Llama-2-7b-hf.alt-HamZil.json": ("MHA", [(FULL, 32, 32, 128, 128, None)]),
+    "meta-llama__Llama-2-7b-hf.alt-inference-sim.json": ("MHA", [(FULL, 32, 32, 128, 128, None)]),
+    "meta-llama__Llama-2-13b-hf.json": ("MHA", [(FULL, 40, 40, 128, 128, None)]),
+    "meta-llama__Llama-2-70b-hf.json": ("GQA", [(FULL, 80, 8, 128, 128, None)]),
+    "meta-llama__Meta-Llama-3.1-8B.json": ("GQA", [(FULL, 32, 8, 128, 128, None)]),
+    "meta-llama__Meta-Llama-3.1-70B.json": ("GQA", [(FULL, 80, 8, 128, 128, None)]),
+    "meta-llama__Meta-Llama-3.1-405B.json": ("GQA", [(FULL, 126, 8, 128, 128, None)]),
+    "meta-llama__Llama-3.1-8B-Instruct.json": ("GQA", [(FULL, 32, 8, 128, 128, None)]),
+    "meta-llama__Llama-3.1-70B-Instruct.json": ("GQA", [(FULL, 80, 8, 128, 128, None)]),
+    "meta-llama__Llama-3.2-1B-Instruct.json": ("GQA", [(FULL, 16, 8, 64, 64, None)]),
+    "meta-llama__Llama-3.2-3B-Instruct.json": ("GQA", [(FULL, 28, 8, 128, 128, None)]),
+    "meta-llama__Llama-3.3-70B-Instruct.json": ("GQA", [(FULL, 80, 8, 128, 128, None)]),
+    "codellama__CodeLlama-34b-Instruct-hf.json": ("GQA", [(FULL, 48, 8, 128, 128, None)]),
+    "mistralai__Mixtral-8x7B-v0.1.json": ("GQA", [(FULL, 32, 8, 128, 128, None)]),
+    # Explicit head_dim 128, while hidden 5120 / 32 heads would give 160.
+    "mistralai__Mistral-Nemo-Instruct-2407.json": ("GQA", [(FULL, 40, 8, 128, 128, None)]),
+    # sliding_window is set, but use_sliding_window is false: no cap.
+    "Qwen__Qwen2.5-1.5B.json": ("GQA", [(FULL, 28, 2, 128, 128, None)]),
+    "Qwen__Qwen2.5-7B.json": ("GQA", [(FULL, 28, 4, 128, 128, None)]),
+    "Qwen__Qwen2.5-7B-Instruct.json": ("GQA", [(FULL, 28, 4, 128, 128, None)]),
+    "Qwen__Qwen2.5-32B.json": ("GQA", [(FULL, 64, 8, 128, 128, None)]),
+    "Qwen__Qwen2.5-72B.json": ("GQA", [(FULL, 80, 8, 128, 128, None)]),
+    "Qwen__Qwen2.5-VL-7B-Instruct.json": ("GQA", [(FULL, 28, 4, 128, 128, None)]),
+    "Qwen__Qwen3-0.6B.json": ("GQA", [(FULL, 28, 8, 128, 128, None)]),
+    "Qwen__Qwen3-8B.json": ("GQA", [(FULL, 36, 8, 128, 128, None)]),
+    "Qwen__Qwen3-14B.json": ("GQA", [(FULL, 40, 8, 128, 128, None)]),
+    "Qwen__Qwen3-32B.json": ("GQA", [(FULL, 64, 8, 128, 128, None)]),
+    "Qwen__Qwen3-30B-A3B.json": ("GQA", [(FULL, 48, 4, 128, 128, None)]),
+    "Qwen__Qwen3-235B-A22B.json": ("GQA", [(FULL, 94, 4, 128, 128, None)]),
+    "Qwen__Qwen3-Coder-480B-A35B-Instruct.json": ("GQA", [(FULL, 62, 8, 128, 128, None)]),
+    "MiniMaxAI__MiniMax-M2.5.json": ("GQA", [(FULL, 62, 8, 128, 128, None)]),
+    "microsoft__phi-2.json": ("MHA", [(FULL, 32, 32, 80, 80, None)]),
+    "microsoft__phi-4.json": ("GQA", [(FULL, 40, 10, 128, 128, None)]),
+    "THUDM__chatglm2-6b.json": ("GQA", [(FULL, 28, 2, 128, 128, None)]),
+    # RefinedWeb (2023) keys: n_head 128, n_head_kv 8, n_layer 60, hidden 8192.
+    "tiiuae__falcon-40b.json": ("GQA", [(FULL, 60, 8, 64, 64, None)]),
+    "openai-community__gpt2-large.json": ("MHA", [(FULL, 36, 20, 64, 64, None)]),
+    # MLA: per-head K of qk_nope + qk_rope = 192, V of 128; the cache holds the 576 latent.
+    "deepseek-ai__DeepSeek-V2-Lite.json": ("MLA", [(FULL, 27, 16, 192, 128, None)]),
+    "deepseek-ai__DeepSeek-V3.json": ("MLA", [(FULL, 61, 128, 192, 128, None)]),
+    "moonshotai__Kimi-K2-Instruct.json": ("MLA", [(FULL, 61, 64, 192, 128, None)]),
+    # gpt-oss: layer_types alternate sliding (128) / full.
+    "openai__gpt-oss-120b.json": (
+        "GQA", [(FULL, 18, 8, 64, 64, None), (SLIDING, 18, 8, 64, 64, 128)]
+    ),
+    # Gemma 2: every other layer slides over 4096 tokens.
+    "google__gemma-2-9b-it.json": (
+        "GQA", [(FULL, 21, 8, 256, 256, None), (SLIDING, 21, 8, 256, 256, 4096)]
+    ),
+    # Gemma 3: 5 sliding (1024) then 1 global; 27B spells heads out, 4B relies on the
+    # Gemma3TextConfig defaults (8 heads, 4 KV heads, head_dim 256).
+    "google__gemma-3-27b-it.json": (
+        "GQA", [(FULL, 10, 16, 128, 128, None), (SLIDING, 52, 16, 128, 128, 1024)]
+    ),
+    "google__gemma-3-4b-it.json": (
+        "GQA", [(FULL, 5, 4, 256, 256, None), (SLIDING, 29, 4, 256, 256, 1024)]
+    ),
+    # Llama 4: chunked attention (8192) on RoPE layers, every 4th layer (NoPE) global.
+    "RedHatAI__Llama-4-Scout-17B-16E-Instruct-FP8-dynamic.json": (
+        "GQA", [(FULL, 12, 8, 128, 128, None), (CHUNKED, 36, 8, 128, 128, 8192)]
+    ),
+    "partial/meta-llama__Llama-4-Scout-17B-16E-Instruct.trimmed.json": (
+        "GQA", [(FULL, 12, 8, 128, 128, None), (CHUNKED, 36, 8, 128, 128, 8192)]
+    ),
+    "partial/meta-llama__Llama-4-Maverick-17B-128E-Instruct.trimmed.json": (
+        "GQA", [(FULL, 12, 8, 128, 128, None), (CHUNKED, 36, 8, 128, 128, 8192)]
+    ),
+    "derived/mistralai__Mistral-7B-Instruct-v0.3.to_dict-dump.json": (
+        "GQA", [(FULL, 32, 8, 128, 128, None)]
+    ),
+    "derived/mistralai__Mistral-7B-Instruct-v0.2.finetune-resave.json": (
+        "GQA", [(FULL, 32, 8, 128, 128, None)]
+    ),
+    "derived/google__gemma-2b.unverified.json": ("MQA", [(FULL, 18, 1, 256, 256, None)]),
+    "derived/meta-llama__Meta-Llama-3-8B.resaved.json": ("GQA", [(FULL, 32, 8, 128, 128, None)]),
+}  # fmt: skip
+
+# file → words the refusal must contain
+REFUSED = {
+    "NbAiLab__nb-whisper-small-beta.json": "encoder-decoder",
+    "derived/google-t5__t5-small.resaved.json": "encoder-decoder",
+    "Qwen__Qwen3-Next-80B-A3B-Thinking.json": "linear-attention",
+    "nvidia__Nemotron-H-56B-Base-8K.json": "Mamba",
+    "nvidia__Llama-3_3-Nemotron-Super-49B-v1.json": "block_configs",
+    "deepseek-ai__DeepSeek-V3.2.json": "indexer",
+    "zai-org__GLM-5.json": "indexer",
+    "deepseek-ai__DeepSeek-V4-Flash.json": "compressed attention",
+    "google__gemma-4-26B-A4B.json": "global head dim",
+}
+
+
+def test_every_shared_config_is_listed() -> None:
+    from tests.helpers import SHARED_CONFIGS
+
+    if not SHARED_CONFIGS.exists():
+        pytest.skip("shared configs not present")
+    files = {
+        str(path.relative_to(SHARED_CONFIGS)) for path in SHARED_CONFIGS.rglob("*.json")
+    }
+    assert files == set(EXPECTED) | set(REFUSED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_reads_published_architecture(name: str) -> None:
+    kind, groups = EXPECTED[name]
+    architecture = read_architecture(shared_config(name))
+    assert architecture.attention.kind.value == kind
+    got = [
+        (g.kind, g.count, g.attention.num_kv_heads, g.attention.k_head_dim,
+         g.attention.v_head_dim, g.window_tokens)
+        for g in architecture.groups
+    ]  # fmt: skip
+    assert got == groups
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refuses_unmodelled_layouts(name: str) -> None:
+    with pytest.raises(UnsupportedConfigError, match=REFUSED[name]):
+        read_architecture(shared_config(name))
+
+
+def test_mla_latent_is_rank_plus_rope() -> None:
+    attention = read_architecture(shared_config("deepseek-ai__DeepSeek-V3.json")).attention
+    assert attention.mla is not None
+    assert attention.elements_per_token == 512 + 64
+
+
+def test_gemma3_class_defaults_equal_spelled_out_layer_types() -> None:
+    sparse = shared_config("google__gemma-3-27b-it.json")
+    spelled = copy.deepcopy(sparse)
+    text = spelled["text_config"]
+    assert isinstance(text, dict)
+    # Gemma3TextConfig: layer i is global when (i + 1) % 6 == 0, sliding otherwise.
+    text["layer_types"] = [
+        "full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(62)
+    ]
+    assert read_architecture(sparse).groups == read_architecture(spelled).groups
+
+
+BASE = {"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 8,
+        "num_key_value_heads": 2, "hidden_size": 512}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"num_attention_heads": None}, "num_attention_heads is null"),
+        ({"num_attention_heads": 0}, "num_attention_heads must be positive"),
+        ({"num_key_value_heads": 3}, "8 attention heads do not divide into 3 KV heads"),
+        ({"num_key_value_heads": 0}, "num_key_value_heads must be positive"),
+        ({"num_key_value_heads": "8"}, "num_key_value_heads must be an integer"),
+        ({"num_hidden_layers": -4}, "num_hidden_layers must be positive"),
+        ({"hidden_size": 500}, "hidden size 500 is not divisible by 8 heads"),
+        ({"model_type": "bert"}, "model_type 'bert' is not a config dialect kvcalc knows"),
+        ({"model_type": None}, "no model_type"),
+        ({"attention_chunk_size": 8192}, "attention_chunk_size"),
+        ({"layer_types": ["full_attention", "mamba"]}, "mamba"),
+        ({"layer_types": ["full_attention"]}, "lists 1 layers but the model has 2"),
+    ],
+)
+def test_bad_fields_name_the_key_and_model_type(change: dict[str, object], message: str) -> None:
+    raw = {**BASE, **change}
+    with pytest.raises(ConfigError, match=message):
+        read_architecture(raw)
+
+
+def test_missing_layers_names_every_spelling() -> None:
+    raw = {key: value for key, value in BASE.items() if key != "num_hidden_layers"}
+    with pytest.raises(ConfigError, match="num_hidden_layers or n_layer") as caught:
+        read_architecture(raw)
+    assert "model_type 'llama'" in str(caught.value)
+
+
+@pytest.mark.parametrize("raw", [[], "config", 3, None])
+def test_non_object_json_is_refused(raw: object) -> None:
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        read_architecture(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kv_heads"),
+    [
+        # Falcon-7B (RefinedWebModel): multi_query → one KV head for 71 query heads.
+        ({"model_type": "RefinedWebModel", "n_layer": 32, "n_head": 71, "hidden_size": 4544,
+          "multi_query": True}, 1),
+        # Falcon-40B in the later transformers dialect.
+        ({"model_type": "falcon", "num_hidden_layers": 60, "num_attention_heads": 128,
+          "num_kv_heads": 8, "new_decoder_architecture": True, "hidden_size": 8192}, 8),
+        # Falcon without multi_query and old architecture: MHA.
+        ({"model_type": "falcon", "num_hidden_layers": 2, "num_attention_heads": 4,
+          "multi_query": False, "hidden_size": 256}, 4),
+        # GPT-BigCode (StarCoder): multi_query defaults to true.
+        ({"model_type": "gpt_bigcode", "n_layer": 40, "n_head": 48, "n_embd": 6144}, 1),
+        # MPT-7B: multihead attention in attn_config.
+        ({"model_type": "mpt", "n_layers": 32, "n_heads": 32, "d_model": 4096,
+          "attn_config": {"attn_type": "multihead_attention"}}, 32),
+        # DBRX: kv_n_heads 8 in attn_config.
+        ({"model_type": "dbrx", "n_layers": 40, "n_heads": 48, "d_model": 6144,
+          "attn_config": {"kv_n_heads": 8}}, 8),
+        # BLOOM: n_embed spelling, multi-head.
+        ({"model_type": "bloom", "n_layer": 70, "n_head": 112, "n_embed": 14336}, 112),
+        # OPT and GPT-NeoX: multi-head, no KV key at all.
+        ({"model_type": "opt", "num_hidden_layers": 48, "num_attention_heads": 56,
+          "hidden_size": 7168}, 56),
+        ({"model_type": "gpt_neox", "num_hidden_layers": 44, "num_attention_heads": 64,
+          "hidden_size": 6144}, 64),
+    ],
+)  # fmt: skip
+def test_old_dialects(raw: dict[str, object], kv_heads: int) -> None:
+    assert read_architecture(raw).attention.num_kv_heads == kv_heads
+
+
+def test_mistral_v01_window_applies_to_every_layer() -> None:
+    # Mistral-7B-v0.1 publishes sliding_window 4096 with 32 layers.
+    raw = {**BASE, "model_type": "mistral", "num_hidden_layers": 32, "sliding_window": 4096}
+    (group,) = read_architecture(raw).groups
+    assert (group.kind, group.count, group.window_tokens) == (SLIDING, 32, 4096)
+
+
+def test_phi3_window_longer_than_context_is_no_cap() -> None:
+    raw = {**BASE, "model_type": "phi3", "sliding_window": 262144,
+           "max_position_embeddings": 131072}  # fmt: skip
+    assert [g.kind for g in read_architecture(raw).groups] == [FULL]
+
+
+def test_qwen_use_sliding_window_caps_layers_from_max_window_layers() -> None:
+    raw = {**BASE, "model_type": "qwen2", "num_hidden_layers": 28, "use_sliding_window": True,
+           "sliding_window": 4096, "max_window_layers": 21}  # fmt: skip
+    groups = read_architecture(raw).groups
+    assert [(g.kind, g.count) for g in groups] == [(FULL, 21), (SLIDING, 7)]
