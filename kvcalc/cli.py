@@ -42,9 +42,13 @@ RevisionOpt = Annotated[
 ]
 TokenOpt = Annotated[
     str | None,
-    typer.Option("--token", help="Hub token (default: HF_TOKEN or the saved login).", show_default=False),
+    typer.Option(
+        "--token", help="Hub token (default: HF_TOKEN or the saved login).", show_default=False
+    ),
 ]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the hub.", min=0.1)]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the hub.", min=0.1)
+]
 
 
 @app.command()
@@ -95,7 +99,7 @@ def presets(as_json: JsonOpt = False) -> None:
 
 def main() -> None:
     """Entry point: run the app; turn kvcalc errors into one line on stderr and an exit code."""
-    import click
+    from typer._click.exceptions import ClickException  # typer 0.28 bundles its click
 
     try:
         code = app(standalone_mode=False)
@@ -104,10 +108,10 @@ def main() -> None:
             raise
         typer.echo(f"kvcalc: error: {error}", err=True)
         sys.exit(error.exit_code)
-    except click.ClickException as error:
+    except ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("kvcalc: interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)

@@ -23,7 +23,7 @@ def download_config(
 ) -> str:
     """The local path of `repo_id`'s config.json, from the HF cache or downloaded into it."""
     # The client reads its download timeout once, at import.
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(timeout))
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(max(1, round(timeout))))
     from huggingface_hub import hf_hub_download
 
     where = f"{repo_id}@{revision}" if revision else repo_id

@@ -116,9 +116,7 @@ def test_every_shared_config_is_listed() -> None:
 
     if not SHARED_CONFIGS.exists():
         pytest.skip("shared configs not present")
-    files = {
-        str(path.relative_to(SHARED_CONFIGS)) for path in SHARED_CONFIGS.rglob("*.json")
-    }
+    files = {str(path.relative_to(SHARED_CONFIGS)) for path in SHARED_CONFIGS.rglob("*.json")}
     assert files == set(EXPECTED) | set(REFUSED)
 
 
@@ -188,7 +186,9 @@ def test_bad_fields_name_the_key_and_model_type(change: dict[str, object], messa
 
 def test_missing_layers_names_every_spelling() -> None:
     raw = {key: value for key, value in BASE.items() if key != "num_hidden_layers"}
-    with pytest.raises(ConfigError, match="num_hidden_layers or n_layer") as caught:
+    with pytest.raises(
+        ConfigError, match="layers is missing: none of num_hidden_layers, n_layer"
+    ) as caught:
         read_architecture(raw)
     assert "model_type 'llama'" in str(caught.value)
 

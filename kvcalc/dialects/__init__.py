@@ -49,7 +49,7 @@ _LAYOUT_KEYS = (
 def read_architecture(raw: object) -> Architecture:
     """The KV-relevant architecture described by a parsed config.json."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"config.json must be a JSON object, got {type(raw).__name__}")
+        raise ConfigError(f"the config must be a JSON object, got {type(raw).__name__}")
     cfg = _text_config(raw)
     reader = READERS.get(cfg.model_type)
     if reader is None:
@@ -57,8 +57,12 @@ def read_architecture(raw: object) -> Architecture:
     groups = reader(cfg)
     _refuse_unread_layout_keys(cfg)
     max_positions = cfg.optional_positive_int(
-        "max positions", "max_position_embeddings", "n_positions", "seq_length",
-        "max_seq_len", "max_sequence_length",
+        "max positions",
+        "max_position_embeddings",
+        "n_positions",
+        "seq_length",
+        "max_seq_len",
+        "max_sequence_length",
     )
     return Architecture(
         model_type=cfg.model_type,
@@ -72,7 +76,7 @@ def read_architecture(raw: object) -> Architecture:
 def _model_type(raw: Mapping[str, object], where: str) -> str:
     model_type = raw.get("model_type")
     if not isinstance(model_type, str) or not model_type:
-        raise ConfigError(f"config.json has no {where}model_type; kvcalc cannot tell its dialect")
+        raise ConfigError(f"the config has no {where}model_type; kvcalc cannot tell its dialect")
     return model_type
 
 
@@ -86,7 +90,7 @@ def _text_config(raw: Mapping[str, object]) -> ConfigReader:
         return ConfigReader(raw, outer)
     inner = nested.get("model_type") or f"{outer}_text"
     if not isinstance(inner, str):
-        raise ConfigError(f"config.json (model_type {outer!r}): text_config.model_type is invalid")
+        raise ConfigError(f"model_type {outer!r}: text_config.model_type is invalid")
     return ConfigReader(nested, inner, "text_config.")
 
 
@@ -112,7 +116,7 @@ def _refuse_unread_layout_keys(cfg: ConfigReader) -> None:
     ]
     if unread:
         raise UnsupportedConfigError(
-            f"config.json (model_type {cfg.model_type!r}): {', '.join(unread)} "
+            f"model_type {cfg.model_type!r}: {', '.join(unread)} "
             "describe a cache layout kvcalc does not model for this dialect"
         )
 

@@ -46,7 +46,11 @@ def kv_heads_or_heads(cfg: ConfigReader, heads: int, keys: tuple[str, ...] = KV_
 
 
 def build_attention(
-    cfg: ConfigReader, heads: int, kv_heads: int, k_dim: int, v_dim: int | None = None,
+    cfg: ConfigReader,
+    heads: int,
+    kv_heads: int,
+    k_dim: int,
+    v_dim: int | None = None,
     mla: MlaDims | None = None,
 ) -> Attention:
     """An Attention value; an inconsistency becomes an error naming the model_type."""

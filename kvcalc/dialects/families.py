@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from kvcalc.architecture import LayerGroup, LayerKind
 from kvcalc.dialects.attention import (
-    HEADS,
     build_attention,
     head_dim,
     kv_heads_or_heads,
@@ -29,9 +28,7 @@ def standard(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     """Llama-style keys; no num_key_value_heads means MHA; layer_types if given."""
     layers = num_layers(cfg)
     heads = num_heads(cfg)
-    attention = build_attention(
-        cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads)
-    )
+    attention = build_attention(cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads))
     kinds = kinds_from_layer_types(cfg, layers)
     if kinds is None:
         return uniform(layers, attention)
@@ -48,7 +45,9 @@ def with_kv_heads_required(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
 def mistral(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     """Mistral: a sliding_window applies to every layer; absent means 4096, null means none."""
     groups = with_kv_heads_required(cfg)
-    if "layer_types" in cfg.raw or ("sliding_window" in cfg.raw and not cfg.present("sliding_window")):
+    if "layer_types" in cfg.raw or (
+        "sliding_window" in cfg.raw and not cfg.present("sliding_window")
+    ):
         return groups
     window = cfg.positive_int("sliding window", "sliding_window", default=4096)
     (group,) = groups
@@ -107,9 +106,7 @@ def alternating(period: int, defaults: dict[str, int] | None = None) -> Reader:
         )
         kinds = kinds_from_layer_types(cfg, layers)
         if kinds is None:
-            every = cfg.positive_int(
-                "sliding pattern", "sliding_window_pattern", default=period
-            )
+            every = cfg.positive_int("sliding pattern", "sliding_window_pattern", default=period)
             kinds = every_nth_full(layers, every)
         return group_layers(cfg, kinds, attention, window=window)
 
@@ -120,9 +117,7 @@ def llama4_text(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     """Llama 4: chunked attention on RoPE layers; every 4th layer (NoPE) attends globally."""
     layers = num_layers(cfg)
     heads = num_heads(cfg)
-    attention = build_attention(
-        cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads)
-    )
+    attention = build_attention(cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads))
     chunk = cfg.optional_positive_int("attention chunk", "attention_chunk_size")
     kinds = kinds_from_layer_types(cfg, layers)
     if kinds is None:

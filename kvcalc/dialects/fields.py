@@ -23,7 +23,7 @@ class ConfigReader:
         self.provenance: list[tuple[str, str]] = [] if provenance is None else provenance
 
     def error(self, message: str) -> ConfigError:
-        return ConfigError(f"config.json (model_type {self.model_type!r}): {message}")
+        return ConfigError(f"model_type {self.model_type!r}: {message}")
 
     def key_name(self, key: str) -> str:
         return f"{self.prefix}{key}"
@@ -44,8 +44,10 @@ class ConfigReader:
         key = self.first_key(keys)
         if key is None:
             if default is None:
-                names = " or ".join(self.key_name(k) for k in keys)
-                raise self.error(f"{names} is missing ({what})")
+                if len(keys) == 1:
+                    raise self.error(f"{self.key_name(keys[0])} is missing ({what})")
+                names = ", ".join(self.key_name(k) for k in keys)
+                raise self.error(f"{what} is missing: none of {names} is in the config")
             self.record(what, f"default {default} for model_type {self.model_type!r}")
             return default
         value = self.as_positive_int(key, self.raw[key])

@@ -46,7 +46,7 @@ def kinds_from_layer_types(cfg: ConfigReader, layers: int) -> list[LayerKind] | 
     unknown = sorted(set(names) - set(LAYER_TYPE_KINDS))
     if unknown:
         raise UnsupportedConfigError(
-            f"config.json (model_type {cfg.model_type!r}): layer type(s) {', '.join(unknown)} in "
+            f"model_type {cfg.model_type!r}: layer type(s) {', '.join(unknown)} in "
             f"{cfg.key_name('layer_types')} are not modelled yet"
         )
     cfg.record("layer kinds", cfg.key_name("layer_types"))

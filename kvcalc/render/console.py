@@ -10,10 +10,17 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+PIPE_WIDTH = 200  # a pipe has no width; don't cut data to Rich's 80-column default
+
+
 def stdout_console() -> Console:
+    """Rich decides colour (NO_COLOR, FORCE_COLOR, TTY) and width (COLUMNS, terminal size)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=PIPE_WIDTH)
+    return console
 
 
 def table_box(console: Console) -> Box | None:

@@ -38,13 +38,18 @@ def render_presets(*, as_json: bool) -> None:
 
     console = stdout_console()
     table = Table(title="Bundled presets", box=table_box(console), title_justify="left")
+    numeric = ("layers", "KV heads", "head dim", "max context")
     for column in ("name", "hub id", "attention", "layers", "KV heads", "head dim", "max context"):
-        table.add_column(column, justify="right" if column in ("layers", "KV heads", "head dim", "max context") else "left")
+        table.add_column(column, justify="right" if column in numeric else "left", no_wrap=True)
     for row in rows:
         context = row["max_context"]
         table.add_row(
-            str(row["name"]), str(row["hub_id"]), str(row["attention"]), str(row["num_layers"]),
-            str(row["num_kv_heads"]), str(row["head_dim"]),
+            str(row["name"]),
+            str(row["hub_id"]),
+            str(row["attention"]),
+            str(row["num_layers"]),
+            str(row["num_kv_heads"]),
+            str(row["head_dim"]),
             "-" if context is None else f"{context:,}",
         )
     console.print(table)
