@@ -66,8 +66,7 @@ class Attention:
         _require_positive("v_head_dim", self.v_head_dim)
         if self.num_heads % self.num_kv_heads:
             raise ValueError(
-                f"{self.num_heads} attention heads do not divide into "
-                f"{self.num_kv_heads} KV heads"
+                f"{self.num_heads} attention heads do not divide into {self.num_kv_heads} KV heads"
             )
 
     @property

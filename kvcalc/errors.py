@@ -1,12 +1,12 @@
 """Every error kvcalc reports to a user, each carrying its exit code.
 
-    KvcalcError                     base; exit 1 unless a subclass says otherwise
-    ├── InputError                  a bad option value: size, token count, dtype, batch
-    ├── ConfigError                 a config.json kvcalc cannot read as a KV-cache layout
-    │   └── UnsupportedConfigError  a layout kvcalc knows it does not model
-    ├── ModelNotFoundError          no preset, file or folder of that name
-    ├── SourceUnavailableError      the hub could not give us the config (exit 3)
-    └── DoesNotFitError             a fit request that does not fit (exit 4)
+KvcalcError                     base; exit 1 unless a subclass says otherwise
+├── InputError                  a bad option value: size, token count, dtype, batch
+├── ConfigError                 a config.json kvcalc cannot read as a KV-cache layout
+│   └── UnsupportedConfigError  a layout kvcalc knows it does not model
+├── ModelNotFoundError          no preset, file or folder of that name
+├── SourceUnavailableError      the hub could not give us the config (exit 3)
+└── DoesNotFitError             a fit request that does not fit (exit 4)
 """
 
 from __future__ import annotations
