@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import Enum
 from typing import Annotated
 
 import typer
 
+from kvcalc import __version__
 from kvcalc.errors import ExitCode, KvcalcError
 from kvcalc.sources import HubOptions
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Units(str, Enum):
+    auto = "auto"
+    gib = "gib"
+    gb = "gb"
+    bytes = "bytes"
+
 
 app = typer.Typer(
     name="kvcalc",
@@ -36,7 +52,21 @@ DtypeOpt = Annotated[
         "--dtype", "-d", help="Cache dtype: auto (the config's), fp32, fp16, bf16, fp8, int8, int4."
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (same as --format json).")]
+FormatOpt = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+]
+UnitsOpt = Annotated[
+    Units,
+    typer.Option(
+        "--units",
+        help="Units of sizes in tables (auto: GiB and GB and bytes).",
+        case_sensitive=False,
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the total in bytes: one integer.")
+]
 RevisionOpt = Annotated[
     str | None, typer.Option("--revision", help="Hub branch, tag or commit.", show_default=False)
 ]
@@ -58,6 +88,9 @@ def estimate(
     batch: BatchOpt = "1",
     dtype: DtypeOpt = "auto",
     as_json: JsonOpt = False,
+    output: FormatOpt = OutputFormat.table,
+    quiet: QuietOpt = False,
+    units: UnitsOpt = Units.auto,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the formula with the numbers substituted.")
     ] = False,
@@ -76,14 +109,20 @@ def estimate(
     )
     for note in result.notes:
         typer.echo(f"kvcalc: note: {note}", err=True)
-    if as_json:
+    if quiet:
+        typer.echo(str(result.total_bytes))
+    elif as_json or output is OutputFormat.json:
         from kvcalc.render.json_format import render_json
 
         render_json(result)
+    elif output is OutputFormat.csv:
+        from kvcalc.render.csv_format import render_csv
+
+        render_csv([result])
     else:
         from kvcalc.render.table import render_table
 
-        render_table(result, explain=explain)
+        render_table(result, explain=explain, units=units.value)
 
 
 @app.command()
@@ -95,6 +134,35 @@ def presets(as_json: JsonOpt = False) -> None:
     from kvcalc.render.presets_table import render_presets
 
     render_presets(as_json=as_json)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema that `estimate --json` output follows.
+
+    Example: kvcalc schema > kvcalc-estimate.schema.json
+    """
+    from kvcalc.render.schema import render_schema
+
+    render_schema()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kvcalc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Exact KV-cache memory of LLMs, from their Hugging Face config.json."""
 
 
 def main() -> None:

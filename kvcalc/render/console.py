@@ -17,9 +17,11 @@ def stdout_console() -> Console:
     """Rich decides colour (NO_COLOR, FORCE_COLOR, TTY) and width (COLUMNS, terminal size)."""
     from rich.console import Console
 
-    console = Console(highlight=False)
+    # Under NO_COLOR Rich drops colours but keeps bold and italic; drop every escape.
+    plain = {"color_system": None} if os.environ.get("NO_COLOR") else {}
+    console = Console(highlight=False, **plain)  # type: ignore[arg-type]
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, width=PIPE_WIDTH)
+        console = Console(highlight=False, width=PIPE_WIDTH, **plain)  # type: ignore[arg-type]
     return console
 
 

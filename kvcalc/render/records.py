@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal
+
+# pydantic reads TypedDicts for `kvcalc schema` only from typing_extensions before Python 3.12.
+from typing_extensions import TypedDict
 
 from kvcalc.estimation import Estimate
 from kvcalc.kvbytes import GroupBytes

@@ -6,11 +6,17 @@ from kvcalc.estimation import Estimate
 from kvcalc.kvbytes import GroupBytes
 from kvcalc.render.console import stdout_console, table_box
 from kvcalc.render.formula import group_formula
-from kvcalc.units import format_bytes, format_size
+from kvcalc.units import format_bytes, format_gb, format_gib, format_size
 
 
-def size_text(size: int) -> str:
-    """`1.00 GiB · 1.07 GB · 1,073,741,824 B`."""
+def size_text(size: int, units: str = "auto") -> str:
+    """`1.00 GiB · 1.07 GB · 1,073,741,824 B`, or only the unit asked for."""
+    if units == "gib":
+        return format_gib(size)
+    if units == "gb":
+        return format_gb(size)
+    if units == "bytes":
+        return format_bytes(size)
     return f"{format_size(size)} · {format_bytes(size)}"
 
 
@@ -33,21 +39,21 @@ def attention_text(estimate: Estimate) -> str:
     )
 
 
-def _group_text(group: GroupBytes) -> str:
+def _group_text(group: GroupBytes, units: str) -> str:
     layer = group.group
     window = "" if layer.window_tokens is None else f", window {layer.window_tokens:,}"
     return (
         f"{layer.count} {layer.kind.value}{window}: {group.tokens_per_sequence:,} tokens "
-        f"per sequence → {size_text(group.total_bytes)}"
+        f"per sequence → {size_text(group.total_bytes, units)}"
     )
 
 
-def render_table(estimate: Estimate, *, explain: bool = False) -> None:
+def render_table(estimate: Estimate, *, explain: bool = False, units: str = "auto") -> None:
     from rich.table import Table
 
     console = stdout_console()
     table = Table(
-        title=f"KV cache · {estimate.source.name}",
+        title=f"KV-cache estimate: {estimate.source.name}",
         box=table_box(console),
         show_header=False,
         title_justify="left",
@@ -60,12 +66,12 @@ def render_table(estimate: Estimate, *, explain: bool = False) -> None:
     table.add_row("Layers", f"{estimate.architecture.num_layers}")
     if len(estimate.groups) > 1:
         for group in estimate.groups:
-            table.add_row("", _group_text(group))
+            table.add_row("", _group_text(group, units))
     table.add_row("Dtype", f"{estimate.dtype.name} ({estimate.dtype.bytes_per_element} B/element)")
     workload = estimate.workload
     table.add_row("Workload", f"batch {workload.batch:,} × {workload.seq_len:,} tokens")
     table.add_row("Per token", format_bytes(estimate.bytes_per_token))
-    table.add_row("KV cache", size_text(estimate.total_bytes), style="bold")
+    table.add_row("KV cache", size_text(estimate.total_bytes, units), style="bold")
     if explain:
         for index, group in enumerate(estimate.groups):
             table.add_row("Formula" if index == 0 else "", group_formula(group, estimate))
