@@ -173,7 +173,9 @@ def main() -> None:
         code = app(standalone_mode=False)
     except KvcalcError as error:
         if os.environ.get("KVCALC_DEBUG"):
-            raise
+            import traceback
+
+            traceback.print_exc()
         typer.echo(f"kvcalc: error: {error}", err=True)
         sys.exit(error.exit_code)
     except ClickException as error:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import threading
 
 from kvcalc.errors import SourceUnavailableError
 
@@ -18,15 +21,77 @@ class HubNotFoundError(SourceUnavailableError):
     """The hub answered: no such repo, revision or file, or not a config we accept."""
 
 
+class _LastHubWarning(logging.Handler):
+    """Keeps the client's last retry warning off stderr, to name the cause if we give up."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Retrying" not in message and "Rate limited" not in message:
+            self.last = message
+
+
 def download_config(
     repo_id: str, revision: str | None, token: str | None, timeout: float, max_bytes: int
 ) -> str:
-    """The local path of `repo_id`'s config.json, from the HF cache or downloaded into it."""
+    """The local path of `repo_id`'s config.json, from the HF cache or downloaded into it.
+
+    Each request waits at most `timeout` seconds; the client's retries of failing requests
+    are cut off after twice that, so a hub that keeps failing cannot hold a script for long.
+    """
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    recorder = _LastHubWarning()
+    outcome: dict[str, str | BaseException] = {}
+
+    def work() -> None:
+        try:
+            # Importing the download module installs the client's own stderr handler.
+            from huggingface_hub import hf_hub_download  # noqa: F401
+
+            client_log = logging.getLogger("huggingface_hub")
+            client_log.handlers = [recorder]
+            client_log.propagate = False
+            outcome["path"] = _download(repo_id, revision, token, timeout, max_bytes, where)
+        except BaseException as error:  # handed to the calling thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(2 * timeout)
+    if worker.is_alive():
+        raise HubUnavailableError(f"{where}: {_gave_up(recorder.last, 2 * timeout)}")
+    error = outcome.get("error")
+    if isinstance(error, SourceUnavailableError):
+        raise error
+    if isinstance(error, Exception):
+        raise hub_error(error, where) from error
+    if isinstance(error, BaseException):
+        raise error
+    return str(outcome["path"])
+
+
+def _gave_up(last_warning: str | None, seconds: float) -> str:
+    from huggingface_hub import constants
+
+    status = re.search(r"HTTP Error (\d{3})", last_warning or "")
+    if last_warning and "Connection refused" in last_warning:
+        return f"cannot connect to {constants.ENDPOINT} (connection refused)"
+    if status:
+        return f"{constants.ENDPOINT} answered HTTP {status[1]} (gave up after {seconds:g} s)"
+    return f"timed out after {seconds:g} s reaching {constants.ENDPOINT}"
+
+
+def _download(
+    repo_id: str, revision: str | None, token: str | None, timeout: float, max_bytes: int,
+    where: str,
+) -> str:
     # The client reads its download timeout once, at import.
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(max(1, round(timeout))))
     from huggingface_hub import hf_hub_download
 
-    where = f"{repo_id}@{revision}" if revision else repo_id
     common = {
         "repo_id": repo_id,
         "filename": "config.json",
@@ -34,18 +99,13 @@ def download_config(
         "token": token,
         "etag_timeout": timeout,
     }
-    try:
-        info = hf_hub_download(**common, dry_run=True)  # type: ignore[call-overload]
-        if info.will_download and info.file_size is not None and info.file_size > max_bytes:
-            raise HubNotFoundError(
-                f"{where}: config.json is {info.file_size:,} bytes, over the "
-                f"{max_bytes:,}-byte limit for a config; not downloaded"
-            )
-        path: str = hf_hub_download(**common)  # type: ignore[call-overload]
-    except SourceUnavailableError:
-        raise
-    except Exception as error:
-        raise hub_error(error, where) from error
+    info = hf_hub_download(**common, dry_run=True)  # type: ignore[call-overload]
+    if info.will_download and info.file_size is not None and info.file_size > max_bytes:
+        raise HubNotFoundError(
+            f"{where}: config.json is {info.file_size:,} bytes, over the "
+            f"{max_bytes:,}-byte limit for a config; not downloaded"
+        )
+    path: str = hf_hub_download(**common)  # type: ignore[call-overload]
     return path
 
 

@@ -67,7 +67,7 @@ def _preset(preset: Preset, notes: tuple[str, ...] = ()) -> ModelSource:
 
 
 def _hub(repo_id: str, hub: HubOptions, preset: Preset | None) -> ModelSource:
-    from kvcalc.hub import HubUnavailableError, download_config
+    from kvcalc.hub import HubNotFoundError, HubUnavailableError, download_config
 
     try:
         file = download_config(repo_id, hub.revision, hub.token, hub.timeout, CONFIG_MAX_BYTES)
@@ -77,7 +77,12 @@ def _hub(repo_id: str, hub: HubOptions, preset: Preset | None) -> ModelSource:
             raise
         return _preset(preset, (f"{error}; using the bundled config of {preset.hub_id}",))
     location = f"{repo_id}@{hub.revision}" if hub.revision else repo_id
-    return ModelSource(repo_id, "hub", location, read_config_file(Path(file)))
+    try:
+        config = read_config_file(Path(file))
+    except ConfigError as error:
+        # Not JSON from the hub is a hub failure (an HTML error page, a proxy), not bad input.
+        raise HubNotFoundError(f"{location}: the hub's config.json is unusable: {error}") from None
+    return ModelSource(repo_id, "hub", location, config)
 
 
 def read_config_file(file: Path) -> object:

@@ -169,8 +169,9 @@ def test_folder_without_config(tmp_path: Path) -> None:
 
 def test_debug_shows_the_traceback() -> None:
     result = run_kvcalc("estimate", "no-such-model", env={"KVCALC_DEBUG": "1"})
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("kvcalc: error: unknown model")
 
 
 def test_python_dash_m_and_help() -> None:
