@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -134,6 +135,46 @@ def presets(as_json: JsonOpt = False) -> None:
     from kvcalc.render.presets_table import render_presets
 
     render_presets(as_json=as_json)
+
+
+@app.command()
+def bench(
+    seq: Annotated[
+        str, typer.Option("--seq", "-s", help="Comma-separated sequence lengths to time.")
+    ] = "256,512,1024,2048",
+    layers: Annotated[int, typer.Option("--layers", min=1, help="Decoder blocks.")] = 4,
+    heads: Annotated[int, typer.Option("--heads", min=1, help="Query heads.")] = 4,
+    kv_heads: Annotated[int, typer.Option("--kv-heads", min=1, help="KV heads (GQA/MQA).")] = 2,
+    head_dim: Annotated[int, typer.Option("--head-dim", min=1, help="Head dim.")] = 32,
+    dtype: Annotated[str, typer.Option("--dtype", help="fp32 or fp16.")] = "fp32",
+    speculative: Annotated[
+        int | None,
+        typer.Option(
+            "--speculative",
+            min=1,
+            help="Also run speculative decoding, K drafts.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write a latency plot (.png/.svg).", show_default=False
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Time greedy generation with and without a KV cache on a small NumPy decoder.
+
+    Needs the bench extra: pip install 'kvcalc[bench]'.
+    Example: kvcalc bench --seq 256,1024 --speculative 4 -o latency.png
+    """
+    from kvcalc.bench.command import run_bench
+    from kvcalc.units import parse_tokens
+
+    seqs = [parse_tokens(part, what="--seq") for part in seq.split(",") if part.strip()]
+    code = run_bench(seqs, layers, heads, kv_heads, head_dim, dtype, speculative, output, as_json)
+    raise typer.Exit(code)
 
 
 @app.command()
