@@ -71,8 +71,14 @@ def test_private_repo_needs_the_token_and_never_prints_it(hub: HubContext) -> No
     assert by_option.returncode == 0, by_option.stderr
     assert secret not in by_option.stderr + by_option.stdout
     assert any(r.token == secret for r in hub.server.requests_for(filename="config.json"))
-    by_env = hub.kvcalc("estimate", REPO, "--seq", "1", "-q",
-                        env=hub.env_with(HF_TOKEN=secret, HF_HUB_CACHE=str(hub.home / "b")))
+    by_env = hub.kvcalc(
+        "estimate",
+        REPO,
+        "--seq",
+        "1",
+        "-q",
+        env=hub.env_with(HF_TOKEN=secret, HF_HUB_CACHE=str(hub.home / "b")),
+    )
     assert by_env.returncode == 0, by_env.stderr  # fmt: skip
 
 
@@ -131,9 +137,7 @@ def test_stalled_hub_times_out_within_the_limit(hub: HubContext) -> None:
 
 
 def test_huge_config_is_refused_before_download(hub: HubContext) -> None:
-    hub.server.add_repo(
-        REPO, {"config.json": GeneratedFile.padded_json(CONFIG, 50_000_000)}
-    )
+    hub.server.add_repo(REPO, {"config.json": GeneratedFile.padded_json(CONFIG, 50_000_000)})
     result = hub.kvcalc("estimate", REPO)
     assert_one_line_error(result, 3, "over the 4,194,304-byte limit")
     assert not hub.server.requests_for(method="GET", filename="config.json")
@@ -169,8 +173,20 @@ def test_preset_hub_id_falls_back_to_the_bundled_config(hub: HubContext, fault: 
 
 
 def test_preset_hub_id_unreachable_falls_back(hub: HubContext) -> None:
-    result = hub.kvcalc("estimate", "facebook/opt-30b", "--seq", "1024", "--batch", "128",
-                        "--dtype", "fp16", "-q", "--timeout", "1", env=hub.env_with(HF_ENDPOINT=unused_local_url()))
+    result = hub.kvcalc(
+        "estimate",
+        "facebook/opt-30b",
+        "--seq",
+        "1024",
+        "--batch",
+        "128",
+        "--dtype",
+        "fp16",
+        "-q",
+        "--timeout",
+        "1",
+        env=hub.env_with(HF_ENDPOINT=unused_local_url()),
+    )
     assert result.returncode == 0, result.stderr  # fmt: skip
     assert result.stdout.strip() == "180388626432"
 
