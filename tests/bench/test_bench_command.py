@@ -121,3 +121,15 @@ def test_importing_the_bench_loads_no_heavy_module() -> None:
     )
     loaded = {name.split(".")[0] for name in result.stdout.split()}
     assert not loaded & {"numpy", "rich", "matplotlib"}
+
+
+def test_kvcalc_bench_command_line_json() -> None:
+    import json as json_module
+
+    from tests.helpers import run_kvcalc
+
+    result = run_kvcalc("bench", "--seq", "16,32", "--layers", "2", "--speculative", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json_module.loads(result.stdout)
+    assert report["config"]["num_hidden_layers"] == 2
+    assert "\x1b[" not in result.stdout
