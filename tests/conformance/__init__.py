@@ -1,0 +1,1 @@
+"""Conformance suite: KV-cache bytes measured on real `transformers` caches."""
