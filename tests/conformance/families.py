@@ -2,8 +2,9 @@
 
 Every family names a file in `../shared/configs` (see `INDEX.md` there). Where the file cannot be
 built as it is, `tweak` says what was changed and `derive` does it. Four families have no file
-there (OPT, GPT-BigCode, GPT-NeoX, BLOOM); their dicts below carry the dimensions published in
-those models' own `config.json` on the Hub, and `source` says so.
+there (OPT, GPT-BigCode, GPT-NeoX, BLOOM); their dicts below are typed from the values those
+models publish in their `config.json` on the Hub, not copied from a file, and `source` says so.
+Replace them with verbatim files when such files are added to the shared folder.
 
 `supported` is False for a family this `transformers` cannot build without remote code (which the
 suite never runs).
@@ -56,7 +57,7 @@ class Family:
 
 def _text_config(data: Config) -> Config:
     """The decoder's own config, for multimodal files whose decoder is a text-only class."""
-    text = copy.deepcopy(data["text_config"])
+    text: Config = copy.deepcopy(data["text_config"])
     for key in ("torch_dtype", "dtype", "tie_word_embeddings"):
         if key in data and key not in text:
             text[key] = data[key]
@@ -189,7 +190,9 @@ BLOOM_560M: Config = {
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("llama", "meta-llama__Meta-Llama-3.1-8B.json", covers="GQA 8 KV heads, derived head_dim"),
+    Family(
+        "llama", "meta-llama__Meta-Llama-3.1-8B.json", covers="GQA 8 KV heads, derived head_dim"
+    ),
     Family(
         "mistral",
         "mistralai__Mistral-Nemo-Instruct-2407.json",

@@ -9,8 +9,12 @@ one forward pass with `use_cache=True` over `batch x seq` random token ids, and 
 convolution and recurrent states, cross-attention keys and values, indexer keys. The shrunk config
 that was built is returned with the bytes, so a calculator can be run on exactly that config.
 
-Nothing here downloads anything: configs come in as dicts and weights are random. `torch` and
-`transformers` are imported inside the functions that need them.
+Nothing here downloads anything: configs come in as dicts, weights are random, and remote code
+is never run. `torch` and `transformers` are imported inside the functions that need them. The
+model is built with the `dtype` asked for and runs on the CPU with the attention implementation
+`transformers` picks by default; the cache is the one the model creates itself when called with
+`use_cache=True` and no `past_key_values` (a `DynamicCache` built from the config, or an
+`EncoderDecoderCache` of two of them).
 
 Two byte counts are returned:
 
@@ -61,7 +65,13 @@ TOP_K_KEYS = ("num_experts_per_tok", "moe_topk", "top_k_experts", "experts_per_t
 HIDDEN_KEYS = ("hidden_size", "n_embd", "n_embed", "d_model")
 #: Decoder layer counts. `num_layers` is T5's encoder count (its decoder has `num_decoder_layers`)
 #: and GPT-J style models' only count; it is handled in `_layer_count_keys`.
-DECODER_LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_decoder_layers", "decoder_layers")
+DECODER_LAYER_KEYS = (
+    "num_hidden_layers",
+    "n_layer",
+    "n_layers",
+    "num_decoder_layers",
+    "decoder_layers",
+)
 ENCODER_LAYER_KEYS = ("encoder_layers", "num_encoder_layers")
 #: Lists of layer indices that only say where MoE or dense MLPs go.
 LAYER_INDEX_LIST_KEYS = ("moe_layers", "mlp_only_layers")
@@ -193,15 +203,22 @@ class Measurement:
 def shrink_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `config` that is cheap to build but holds the same per-layer cache.
 
-    Shrunk: vocabulary (token ids beyond it are folded into it), MLP and MoE widths, expert counts,
-    experts per token, shared experts, expert groups, `q_lora_rank`, vision and audio towers
-    (left to the model class, which the measurement never builds for text-only runs), the number
-    of layers (whole periods of the layer pattern, at least one layer of every kind), and the
-    hidden size where every head size is set on its own. Never touched: attention and KV heads,
-    head sizes, windows, chunk sizes, MLA ranks, SSM and linear-attention state sizes, conv widths.
+    Shrunk, at the top level and in a nested `text_config` / `language_config` / `llm_config` /
+    `decoder`: vocabulary sizes (token ids beyond them are folded in), MLP and MoE widths (widths
+    a class derives as `4 * hidden` are written out first), expert counts, experts per token,
+    shared experts, expert groups, `q_lora_rank`, the number of layers (whole periods of the layer
+    pattern, or the shortest prefix with one layer of every kind; at least two), encoder layers
+    (two), and the hidden size where every head size is set on its own. `quantization_config` is
+    dropped. Vision and audio towers are not shrunk: measure a multimodal model through its text
+    config (see `families.py`). Never touched: attention and KV heads, head sizes, windows, chunk
+    sizes, MLA ranks, SSM and linear-attention state sizes, conv widths, Whisper's
+    `max_source_positions`. For families whose recurrent state is sized from the hidden or MLP
+    width (`STATE_FROM_HIDDEN`), those widths are left alone.
 
-    Every cache-relevant attribute of the built config is checked against the original; the hidden
-    size is only shrunk when that check passes with it.
+    Every cache-relevant attribute of the built config (`CACHE_ATTRIBUTES`, the effective head
+    size, the layer types, and the same per layer where the class has per-layer configs) is
+    checked against the original's, cut to the kept layers; the hidden size is only shrunk when
+    that check passes with it, and a `ValueError` is raised if it fails without it.
     """
     original = copy.deepcopy(dict(config))
     shrunk = _shrink_dict(original, shrink_hidden=True)
@@ -364,7 +381,9 @@ def layers_to_keep(kinds: Sequence[str]) -> int:
     total = len(kinds)
     if total <= MIN_LAYERS:
         return total
-    period = next(p for p in range(1, total + 1) if all(kinds[i] == kinds[i % p] for i in range(total)))
+    period = next(
+        p for p in range(1, total + 1) if all(kinds[i] == kinds[i % p] for i in range(total))
+    )
     # A pattern is periodic when it repeats at least twice; a prefix that merely recurs at the end
     # is not a period.
     if period <= total // 2:
@@ -389,7 +408,8 @@ def build_config(cfg: Mapping[str, Any]) -> Any:
     """The `transformers` config object for a config dict (never remote code)."""
     from transformers import AutoConfig
 
-    data = dict(cfg)
+    # A deep copy: building a config rewrites nested dicts such as `rope_scaling` in place.
+    data = copy.deepcopy(dict(cfg))
     model_type = data.pop("model_type", None)
     if not model_type:
         raise ValueError("config has no model_type")
@@ -452,7 +472,9 @@ def _cache_signature(cfg: Mapping[str, Any], keep: int | None = None) -> dict[st
         sig["layer_types"] = list(types)[: keep if keep is not None else len(types)]
     blocks = _attr(dec, "block_configs")
     if isinstance(blocks, list):
-        sig["block_configs"] = [repr(b) for b in blocks][: keep if keep is not None else len(blocks)]
+        sig["block_configs"] = [repr(b) for b in blocks][
+            : keep if keep is not None else len(blocks)
+        ]
     if keep is not None and isinstance(sig.get("kv_sharing_modes"), list):
         sig["kv_sharing_modes"] = sig["kv_sharing_modes"][:keep]
     return sig
@@ -467,7 +489,9 @@ def _attribute_signature(cfg: Any) -> dict[str, Any]:
     return sig
 
 
-def _cache_signature_prefix(original: Mapping[str, Any], shrunk: Mapping[str, Any]) -> dict[str, Any]:
+def _cache_signature_prefix(
+    original: Mapping[str, Any], shrunk: Mapping[str, Any]
+) -> dict[str, Any]:
     """The original's signature, with per-layer lists cut to the shrunk layer count."""
     dec = _decoder_config(build_config(shrunk))
     types = _attr(dec, "layer_types") or _attr(dec, "block_configs")
@@ -533,54 +557,74 @@ def measure(
     Whisper's encoder length is `max_source_positions`, and a different `enc_seq` rewrites that
     key in the used config). Pass `shrink=False` to build `config` exactly as given.
     """
+    return measure_grid(
+        config, [(seq, batch)], dtype=dtype, enc_seq=enc_seq, shrink=shrink, seed=seed
+    )[0]
+
+
+def measure_grid(
+    config: Mapping[str, Any],
+    points: Sequence[tuple[int, int]],
+    *,
+    dtype: str = "bfloat16",
+    enc_seq: int | None = None,
+    shrink: bool = True,
+    seed: int = 0,
+) -> list[Measurement]:
+    """`measure` at several `(seq, batch)` points, building the model once.
+
+    Every point gets a fresh cache from its own forward pass. The first measurement's `seconds`
+    includes building the model; the others' only their prefill.
+    """
     import torch
 
-    if seq < 1 or batch < 1:
-        raise ValueError("seq and batch must be positive")
+    if not points or any(seq < 1 or batch < 1 for seq, batch in points):
+        raise ValueError("need at least one (seq, batch) point, all positive")
     started = time.perf_counter()
     used = shrink_config(config) if shrink else copy.deepcopy(dict(config))
     notes: list[str] = []
-    if used.get("model_type") == "whisper" and enc_seq is not None:
-        if enc_seq != used.get("max_source_positions", 1500):
-            used["max_source_positions"] = enc_seq
-            notes.append(f"max_source_positions set to enc_seq={enc_seq}")
+    whisper = used.get("model_type") == "whisper"
+    if whisper and enc_seq is not None and enc_seq != used.get("max_source_positions", 1500):
+        used["max_source_positions"] = enc_seq
+        notes.append(f"max_source_positions set to enc_seq={enc_seq}")
     built = build_config(used)
     torch_dtype = _torch_dtype(dtype)
     torch.manual_seed(seed)
     model = _build_model(built, torch_dtype)
     model.eval()
-    inputs, used_enc_seq = _inputs(
-        model, built, seq=seq, batch=batch, enc_seq=enc_seq, dtype=torch_dtype
-    )
-    with torch.no_grad():
-        outputs = model(**inputs, use_cache=True)
-    cache = outputs.past_key_values
-    if cache is None:
-        raise RuntimeError(f"{type(model).__name__} returned no past_key_values")
-    layers, total, storage = walk_cache(cache)
-    result = Measurement(
-        bytes=total,
-        storage_bytes=storage,
-        used_config=used,
-        seq=seq,
-        batch=batch,
-        dtype=dtype,
-        enc_seq=used_enc_seq,
-        model_class=type(model).__name__,
-        cache_class=type(cache).__name__,
-        layers=tuple(layers),
-        seconds=0.0,
-        notes=tuple(notes),
-    )
-    del outputs, cache, model
+    results = []
+    for seq, batch in points:
+        inputs, used_enc_seq = _inputs(
+            model, built, seq=seq, batch=batch, enc_seq=enc_seq, dtype=torch_dtype
+        )
+        with torch.no_grad():
+            outputs = model(**inputs, use_cache=True)
+        cache = outputs.past_key_values
+        if cache is None:
+            raise RuntimeError(f"{type(model).__name__} returned no past_key_values")
+        layers, total, storage = walk_cache(cache)
+        now = time.perf_counter()
+        results.append(
+            Measurement(
+                bytes=total,
+                storage_bytes=storage,
+                used_config=copy.deepcopy(used),
+                seq=seq,
+                batch=batch,
+                dtype=dtype,
+                enc_seq=used_enc_seq,
+                model_class=type(model).__name__,
+                cache_class=type(cache).__name__,
+                layers=tuple(layers),
+                seconds=now - started,
+                notes=tuple(notes),
+            )
+        )
+        started = now
+        del outputs, cache, inputs
+    del model
     gc.collect()
-    return _with_seconds(result, time.perf_counter() - started)
-
-
-def _with_seconds(result: Measurement, seconds: float) -> Measurement:
-    from dataclasses import replace
-
-    return replace(result, seconds=seconds)
+    return results
 
 
 def _inputs(
@@ -655,9 +699,7 @@ def walk_cache(cache: Any) -> tuple[list[LayerRecord], int, int]:
         if isinstance(layers, list):
             for index, layer in enumerate(layers):
                 record(index, part, layer, _tensors_of(layer))
-            extra = [
-                (n, t) for n, t in _tensors_of(obj, skip=("layers",)) if t is not None
-            ]
+            extra = [(n, t) for n, t in _tensors_of(obj, skip=("layers",)) if t is not None]
             if extra:
                 record(-1, "cache", obj, extra)
             return

@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from tests.conformance.families import EXTRA_FAMILIES, FAMILIES, Family, by_name
-from tests.conformance.measure import LayerRecord, Measurement, TensorRecord, measure
+from tests.conformance.measure import (
+    LayerRecord,
+    Measurement,
+    TensorRecord,
+    measure_grid,
+)
 
 
 def _shape(t: TensorRecord | None) -> str:
@@ -97,25 +102,24 @@ def run(
         if not family.supported:
             print(f"# {family.name}: skipped: {family.reason}\n")
             continue
-        config = family.load()
-        for seq in seqs:
-            for batch in batches:
-                try:
-                    m = measure(config, seq=seq, batch=batch, dtype=dtype)
-                except Exception as exc:  # report and go on with the other families
-                    failures += 1
-                    print(f"# {family.name} seq={seq} batch={batch}: FAILED {exc!r}\n")
-                    continue
-                rows.append(_summary_row(family.name, m))
-                if not summary:
-                    print(
-                        f"# {family.name} seq={seq} batch={batch} dtype={dtype}: "
-                        f"{m.bytes:,} bytes (storage {m.storage_bytes:,}), {m.model_class}, "
-                        f"{m.cache_class}, {m.seconds:.2f}s"
-                    )
-                    print(_table(layer_rows(m), LAYER_HEADER, indent="  "))
-                    print()
-                sys.stdout.flush()
+        points = [(seq, batch) for seq in seqs for batch in batches]
+        try:
+            measurements = measure_grid(family.load(), points, dtype=dtype)
+        except Exception as exc:  # report and go on with the other families
+            failures += 1
+            print(f"# {family.name}: FAILED {exc!r}\n")
+            continue
+        for m in measurements:
+            rows.append(_summary_row(family.name, m))
+            if not summary:
+                print(
+                    f"# {family.name} seq={m.seq} batch={m.batch} dtype={dtype}: "
+                    f"{m.bytes:,} bytes (storage {m.storage_bytes:,}), {m.model_class}, "
+                    f"{m.cache_class}, {m.seconds:.2f}s"
+                )
+                print(_table(layer_rows(m), LAYER_HEADER, indent="  "))
+                print()
+        sys.stdout.flush()
     print(_table(rows, SUMMARY_HEADER))
     print(f"\n{len(rows)} measurements, {failures} failed, {time.perf_counter() - started:.1f}s")
     return 1 if failures else 0
@@ -139,7 +143,12 @@ def _probe_cases(long: bool) -> list[tuple[str, dict[str, Any], list[int], str]]
     llama4 = by_name("llama4_text").load()
     cases: list[tuple[str, dict[str, Any], list[int], str]] = [
         ("gpt_oss W=128", gpt_oss, [1, 126, 127, 128, 129, 300], "tokens"),
-        ("gemma2 W=16 (window lowered)", _with(gemma2, sliding_window=16), [15, 16, 17, 40], "tokens"),
+        (
+            "gemma2 W=16 (window lowered)",
+            _with(gemma2, sliding_window=16),
+            [15, 16, 17, 40],
+            "tokens",
+        ),
         ("gemma3_text W=1024", gemma3, [1023, 1024, 1025], "tokens"),
         (
             "llama4_text chunk=16 (chunk lowered)",
@@ -159,8 +168,8 @@ def _probe_cases(long: bool) -> list[tuple[str, dict[str, Any], list[int], str]]
 def probes(long: bool) -> int:
     rows: list[tuple[str, ...]] = []
     for label, config, seqs, what in _probe_cases(long):
-        for seq in seqs:
-            m = measure(config, seq=seq, batch=1)
+        for m in measure_grid(config, [(seq, 1) for seq in seqs]):
+            seq = m.seq
             kept: dict[str, set[str]] = {}
             for layer in m.layers:
                 if what == "tokens":
@@ -176,7 +185,9 @@ def probes(long: bool) -> int:
             print(_table(rows[-1:], ("probe", "seq", "held", "bytes", "storage"), indent="  "))
             sys.stdout.flush()
     print()
-    print(_table(rows, ("probe", "seq", "held (keys positions / state shapes)", "bytes", "storage")))
+    print(
+        _table(rows, ("probe", "seq", "held (keys positions / state shapes)", "bytes", "storage"))
+    )
     return 0
 
 
@@ -185,7 +196,9 @@ def _ints(text: str) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("-f", "--families", help="comma-separated family names (default: all)")
     parser.add_argument("--extra", action="store_true", help="also the extra families")
     parser.add_argument("-s", "--seqs", default="64,300", help="comma-separated prefill lengths")
