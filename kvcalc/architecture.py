@@ -21,6 +21,12 @@ class LayerKind(str, Enum):
     FULL = "full"  # every token, keys and values
     SLIDING = "sliding"  # the last `window_tokens` tokens
     CHUNKED = "chunked"  # the tokens of the current chunk of `window_tokens`
+    CROSS = "cross"  # encoder-decoder cross-attention: keys and values of every encoder token
+    STATE = "state"  # linear attention or Mamba: a constant state per sequence
+    NONE = "none"  # no cache at all (MLP-only or no-op attention layers, KV-sharing layers)
+
+
+ATTENTION_KINDS = (LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED, LayerKind.CROSS)
 
 
 def _require_positive(name: str, value: int) -> None:
@@ -36,8 +42,11 @@ class MlaDims:
     qk_rope_head_dim: int
     qk_nope_head_dim: int
     v_head_dim: int
+    indexer_dim: int = 0  # DeepSeek sparse attention: one indexer key per token and layer
 
     def __post_init__(self) -> None:
+        if self.indexer_dim < 0:
+            raise ValueError("indexer_dim must not be negative")
         _require_positive("kv_lora_rank", self.kv_lora_rank)
         _require_positive("qk_rope_head_dim", self.qk_rope_head_dim)
         _require_positive("qk_nope_head_dim", self.qk_nope_head_dim)
@@ -83,8 +92,35 @@ class Attention:
     def elements_per_token(self) -> int:
         """Cache elements one token adds to one layer: K and V per KV head, or the MLA latent."""
         if self.mla is not None:
-            return self.mla.latent_dim
+            return self.mla.latent_dim + self.mla.indexer_dim
         return self.num_kv_heads * (self.k_head_dim + self.v_head_dim)
+
+
+@dataclass(frozen=True)
+class RecurrentState:
+    """The constant per-sequence state of a linear-attention or Mamba layer.
+
+    A causal convolution over `conv_channels` channels with a kernel of `conv_kernel` taps,
+    and a recurrent state of `recurrent_shape` (Mamba2: heads x head dim x state size;
+    gated DeltaNet: value heads x key dim x value dim).
+    """
+
+    conv_channels: int
+    conv_kernel: int
+    recurrent_shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _require_positive("conv_channels", self.conv_channels)
+        _require_positive("conv_kernel", self.conv_kernel)
+        for size in self.recurrent_shape:
+            _require_positive("recurrent state dimension", size)
+
+    @property
+    def recurrent_elements(self) -> int:
+        elements = 1
+        for size in self.recurrent_shape:
+            elements *= size
+        return elements
 
 
 @dataclass(frozen=True)
@@ -93,18 +129,39 @@ class LayerGroup:
 
     kind: LayerKind
     count: int
-    attention: Attention
+    attention: Attention | None = None
     window_tokens: int | None = None
+    state: RecurrentState | None = None
 
     def __post_init__(self) -> None:
         _require_positive("count", self.count)
-        if self.kind is LayerKind.FULL:
-            if self.window_tokens is not None:
-                raise ValueError("a full-attention group has no window")
-        elif self.window_tokens is None:
+        if (self.kind in ATTENTION_KINDS) != (self.attention is not None):
+            raise ValueError(f"a {self.kind.value} group needs attention exactly if it attends")
+        if (self.kind is LayerKind.STATE) != (self.state is not None):
+            raise ValueError("a state group, and only it, needs a recurrent state")
+        windowed = self.kind in (LayerKind.SLIDING, LayerKind.CHUNKED)
+        if windowed and self.window_tokens is None:
             raise ValueError(f"a {self.kind.value} group needs window_tokens")
-        else:
+        if not windowed and self.window_tokens is not None:
+            raise ValueError(f"a {self.kind.value} group has no window")
+        if self.window_tokens is not None:
             _require_positive("window_tokens", self.window_tokens)
+
+    @property
+    def cached_attention(self) -> Attention:
+        """The attention of an attention group (an error for state and cache-less groups)."""
+        if self.attention is None:
+            raise ValueError(f"a {self.kind.value} group has no attention")
+        return self.attention
+
+
+@dataclass(frozen=True)
+class NaiveDims:
+    """What the textbook formula reads: all layers, KV heads and head dim as the config says."""
+
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
 
 
 @dataclass(frozen=True)
@@ -115,12 +172,19 @@ class Architecture:
     groups: tuple[LayerGroup, ...]
     max_position_embeddings: int | None = None
     config_dtype: str | None = None
+    naive: NaiveDims | None = None
+    encoder_tokens: int | None = None  # encoder length of an encoder-decoder model, if fixed
+    # Engine-specific behaviours of this family, e.g. "transformers-repeats-kv" (Falcon's
+    # new architecture caches K/V broadcast to every query head in transformers).
+    quirks: frozenset[str] = frozenset()
     # (what, config key it was read from), in reading order; for `inspect` and error messages.
     provenance: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not self.groups:
             raise ValueError("an architecture needs at least one layer group")
+        if not any(group.attention or group.state for group in self.groups):
+            raise ValueError("an architecture needs at least one layer that caches")
         if self.max_position_embeddings is not None:
             _require_positive("max_position_embeddings", self.max_position_embeddings)
 
@@ -129,6 +193,6 @@ class Architecture:
         return sum(group.count for group in self.groups)
 
     @property
-    def attention(self) -> Attention:
-        """The attention of the first group: the model's headline attention."""
-        return self.groups[0].attention
+    def attention(self) -> Attention | None:
+        """The attention of the first attention group: the model's headline attention."""
+        return next((g.attention for g in self.groups if g.attention is not None), None)

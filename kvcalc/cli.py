@@ -77,6 +77,23 @@ TokenOpt = Annotated[
         "--token", help="Hub token (default: HF_TOKEN or the saved login).", show_default=False
     ),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine", "-e",
+        help="Whose allocation: default, transformers, vllm, sglang, llama.cpp, naive.",
+    ),
+]  # fmt: skip
+EncSeqOpt = Annotated[
+    str | None,
+    typer.Option("--enc-seq", help="Encoder tokens, for encoder-decoder models.",
+                 show_default=False),
+]  # fmt: skip
+BlockSizeOpt = Annotated[
+    str | None,
+    typer.Option("--block-size", help="vLLM block size / SGLang page size (engine default).",
+                 show_default=False),
+]  # fmt: skip
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for the hub.", min=0.1)
 ]
@@ -92,6 +109,9 @@ def estimate(
     output: FormatOpt = OutputFormat.table,
     quiet: QuietOpt = False,
     units: UnitsOpt = Units.auto,
+    engine: EngineOpt = "default",
+    enc_seq: EncSeqOpt = None,
+    block_size: BlockSizeOpt = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the formula with the numbers substituted.")
     ] = False,
@@ -106,8 +126,9 @@ def estimate(
     from kvcalc.estimation import estimate as run_estimate
 
     result = run_estimate(
-        model, seq=seq, batch=batch, dtype=dtype, hub=HubOptions(revision, token, timeout)
-    )
+        model, seq=seq, batch=batch, dtype=dtype, engine=engine, enc_seq=enc_seq,
+        block_size=block_size, hub=HubOptions(revision, token, timeout),
+    )  # fmt: skip
     for note in result.notes:
         typer.echo(f"kvcalc: note: {note}", err=True)
     if quiet:
@@ -124,6 +145,27 @@ def estimate(
         from kvcalc.render.table import render_table
 
         render_table(result, explain=explain, units=units.value)
+
+
+@app.command()
+def inspect(
+    model: ModelArg,
+    as_json: JsonOpt = False,
+    revision: RevisionOpt = None,
+    token: TokenOpt = None,
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    """Show how MODEL's config was read: every layer group and the keys it came from.
+
+    Example: kvcalc inspect google/gemma-3-27b-it
+    """
+    from kvcalc.estimation import load_model
+    from kvcalc.render.inspect_view import render_inspect
+
+    loaded = load_model(model, HubOptions(revision, token, timeout))
+    for note in loaded.source.notes:
+        typer.echo(f"kvcalc: note: {note}", err=True)
+    render_inspect(loaded, as_json=as_json)
 
 
 @app.command()
@@ -186,6 +228,8 @@ def schema() -> None:
     from kvcalc.render.schema import render_schema
 
     render_schema()
+
+
 
 
 def _version(value: bool) -> None:

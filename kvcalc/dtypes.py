@@ -41,6 +41,16 @@ BF16 = CacheDtype("bf16", 2)
 FP8 = CacheDtype("fp8", 1)
 INT8 = CacheDtype("int8", 1)
 INT4 = CacheDtype("int4", 1, 2)
+# vLLM/SGLang's DeepSeek sparse-MLA row: 656 bytes per token and layer (engines size it).
+FP8_DS_MLA = CacheDtype("fp8_ds_mla", 1)
+# ggml block formats (llama.cpp --cache-type-k/-v): bytes per block of 32 values.
+Q8_0 = CacheDtype("q8_0", 34, 32)
+Q4_0 = CacheDtype("q4_0", 18, 32)
+Q4_1 = CacheDtype("q4_1", 20, 32)
+Q5_0 = CacheDtype("q5_0", 22, 32)
+Q5_1 = CacheDtype("q5_1", 24, 32)
+IQ4_NL = CacheDtype("iq4_nl", 18, 32)
+GGML_BLOCK_TYPES = (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
 
 _BY_NAME: dict[str, CacheDtype] = {
     "fp32": FP32, "float32": FP32, "float": FP32,
@@ -50,9 +60,15 @@ _BY_NAME: dict[str, CacheDtype] = {
     "float8_e4m3fn": FP8, "float8_e5m2": FP8,
     "int8": INT8,
     "int4": INT4,
+    "fp8_ds_mla": FP8_DS_MLA,
+    **{block.name: block for block in GGML_BLOCK_TYPES},
+    "f32": FP32, "f16": FP16,
 }  # fmt: skip
 
-CHOICES = ("auto", "fp32", "fp16", "bf16", "fp8", "e4m3", "e5m2", "int8", "int4")
+CHOICES = (
+    "auto", "fp32", "fp16", "bf16", "fp8", "e4m3", "e5m2", "int8", "int4", "fp8_ds_mla",
+    "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
+)  # fmt: skip
 
 
 def parse_dtype(name: str) -> CacheDtype:

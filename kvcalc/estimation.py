@@ -9,9 +9,11 @@ from kvcalc.architecture import Architecture
 from kvcalc.dialects import read_architecture
 from kvcalc.dtypes import FP16, CacheDtype, config_dtype, parse_dtype
 from kvcalc.errors import ConfigError, InputError
-from kvcalc.kvbytes import GroupBytes, Workload, cache_bytes
+from kvcalc.kvbytes import GroupBytes, Workload
 from kvcalc.sources import HubOptions, ModelSource, resolve
 from kvcalc.units import parse_count, parse_tokens
+
+__all__ = ["Estimate", "LoadedModel", "estimate", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Estimate:
     workload: Workload
     groups: tuple[GroupBytes, ...]
     notes: tuple[str, ...] = ()
+    engine: str = "default"
 
     @property
     def total_bytes(self) -> int:
@@ -89,23 +92,54 @@ def resolve_seq(text: str | int, architecture: Architecture) -> tuple[int, tuple
     return seq, ()
 
 
+def _positive(value: int | str | None, what: str) -> int | None:
+    if value is None:
+        return None
+    number = value if isinstance(value, int) else parse_count(value, what=what)
+    if isinstance(number, bool) or number <= 0:
+        raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return number
+
+
 def estimate(
     model: str | os.PathLike[str] | LoadedModel,
     *,
     seq: int | str = "max",
     batch: int | str = 1,
     dtype: str = "auto",
+    engine: str = "default",
+    enc_seq: int | str | None = None,
+    block_size: int | str | None = None,
     hub: HubOptions | None = None,
 ) -> Estimate:
-    """The KV cache of `model` for `batch` sequences of `seq` tokens in `dtype`."""
+    """The KV cache of `model` for `batch` sequences of `seq` tokens in `dtype`, as `engine`
+    allocates it (see kvcalc.engines)."""
+    from kvcalc.engines import EngineOptions, rule
+
+    sizing = rule(engine)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, hub)
     architecture = loaded.architecture
     cache_dtype, dtype_notes = resolve_dtype(dtype, architecture)
+    model_dtype = resolve_dtype("auto", architecture)[0] if architecture.config_dtype else FP16
     seq_len, seq_notes = resolve_seq(seq, architecture)
-    batch_size = batch if isinstance(batch, int) else parse_count(batch, what="--batch")
-    if isinstance(batch_size, bool) or batch_size <= 0:
-        raise InputError(f"--batch must be a positive integer, got {batch!r}")
-    workload = Workload(batch_size, seq_len)
-    groups = cache_bytes(architecture, workload, cache_dtype)
-    notes = (*loaded.source.notes, *dtype_notes, *seq_notes)
-    return Estimate(loaded.source, architecture, cache_dtype, workload, groups, notes)
+    batch_size = _positive(batch, "--batch") or 1
+    encoder = _positive(enc_seq if not isinstance(enc_seq, str) else parse_tokens(enc_seq,
+                        what="--enc-seq"), "--enc-seq")  # fmt: skip
+    workload = Workload(batch_size, seq_len, encoder)
+    options = EngineOptions(block_size=_positive(block_size, "--block-size"))
+    result = sizing(architecture, workload, cache_dtype, model_dtype, options)
+    notes = (*loaded.source.notes, *dtype_notes, *seq_notes, *result.notes,
+             *window_notes(result.groups, seq_len))  # fmt: skip
+    return Estimate(loaded.source, architecture, cache_dtype, workload, result.groups, notes,
+                    engine.lower())  # fmt: skip
+
+
+def window_notes(groups: tuple[GroupBytes, ...], seq_len: int) -> tuple[str, ...]:
+    """`52 of 62 layers capped at 1,024 tokens` for every windowed group that caps."""
+    total = sum(group.group.count for group in groups)
+    return tuple(
+        f"{group.group.count} of {total} layers capped at {group.tokens_per_sequence:,} tokens "
+        f"({group.group.kind.value}, window {group.group.window_tokens:,})"
+        for group in groups
+        if group.group.window_tokens is not None and 0 < group.tokens_per_sequence < seq_len
+    )

@@ -1,33 +1,36 @@
-"""Byte arithmetic of the KV cache: pure functions over integers."""
+"""Byte arithmetic of the KV cache shared by every engine: pure functions over integers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kvcalc.architecture import Architecture, LayerGroup, LayerKind
-from kvcalc.dtypes import CacheDtype
+from kvcalc.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
+from kvcalc.dtypes import FP32, CacheDtype
+from kvcalc.errors import InputError
 
 
 @dataclass(frozen=True)
 class Workload:
-    """What is being served: `batch` sequences of `seq_len` tokens each."""
+    """What is being served: `batch` sequences of `seq_len` tokens, `enc_seq` encoder tokens."""
 
     batch: int
     seq_len: int
+    enc_seq: int | None = None
 
     def __post_init__(self) -> None:
-        if self.batch <= 0 or self.seq_len <= 0:
-            raise ValueError("batch and seq_len must be positive")
+        if self.batch <= 0 or self.seq_len <= 0 or (self.enc_seq is not None and self.enc_seq <= 0):
+            raise ValueError("batch, seq_len and enc_seq must be positive")
 
 
 @dataclass(frozen=True)
 class GroupBytes:
-    """The cache of one layer group under one workload."""
+    """The cache of one layer group under one workload, as one engine allocates it."""
 
     group: LayerGroup
-    tokens_per_sequence: int
+    tokens_per_sequence: int  # tokens (or cells) each layer holds per sequence; 0 for states
     bytes_per_token: int  # one token of one sequence, across the group's layers
     total_bytes: int
+    detail: str = ""  # how the engine got there, e.g. "625 blocks of 16"
 
 
 def tokens_held(group: LayerGroup, seq_len: int) -> int:
@@ -37,25 +40,70 @@ def tokens_held(group: LayerGroup, seq_len: int) -> int:
     chunked attention needs at most one whole chunk, which is what must be reserved for a
     sequence that grows to `seq_len`.
     """
-    if group.kind is LayerKind.FULL or group.window_tokens is None:
+    if group.window_tokens is None:
         return seq_len
     return min(seq_len, group.window_tokens)
 
 
 def layer_bytes_per_token(group: LayerGroup, dtype: CacheDtype) -> int:
-    """Bytes one token adds to one layer: 2 x kv_heads x head_dim (K and V), or one MLA latent."""
-    return dtype.bytes_for(group.attention.elements_per_token)
+    """Bytes one token adds to one layer: kv_heads x (K + V head dims), or one MLA latent."""
+    return dtype.bytes_for(group.cached_attention.elements_per_token)
 
 
-def group_bytes(group: LayerGroup, workload: Workload, dtype: CacheDtype) -> GroupBytes:
+def encoder_tokens(architecture: Architecture, workload: Workload) -> int:
+    """Encoder positions a cross-attention layer holds: --enc-seq, or the model's fixed length."""
+    tokens = workload.enc_seq or architecture.encoder_tokens
+    if tokens is None:
+        raise InputError(
+            f"model_type {architecture.model_type!r} is an encoder-decoder model: "
+            "pass --enc-seq, the encoder's input length in tokens"
+        )
+    return tokens
+
+
+def attention_group(
+    group: LayerGroup, workload: Workload, tokens: int, per_layer_token: int, detail: str = ""
+) -> GroupBytes:
     """batch x tokens held x layers x bytes per token and layer."""
-    per_token = group.count * layer_bytes_per_token(group, dtype)
-    tokens = tokens_held(group, workload.seq_len)
-    return GroupBytes(group, tokens, per_token, workload.batch * tokens * per_token)
+    per_token = group.count * per_layer_token
+    return GroupBytes(group, tokens, per_token, workload.batch * tokens * per_token, detail)
+
+
+def state_bytes(
+    state: RecurrentState, conv_taps: int, conv: CacheDtype, recurrent: CacheDtype
+) -> int:
+    """One layer's state for one sequence: `conv_taps` x channels, plus the recurrent state."""
+    return conv.bytes_for(conv_taps * state.conv_channels) + recurrent.bytes_for(
+        state.recurrent_elements
+    )
+
+
+def state_group(group: LayerGroup, workload: Workload, per_layer: int, detail: str) -> GroupBytes:
+    return GroupBytes(group, 0, 0, workload.batch * group.count * per_layer, detail)
 
 
 def cache_bytes(
-    architecture: Architecture, workload: Workload, dtype: CacheDtype
+    architecture: Architecture, workload: Workload, dtype: CacheDtype, model_dtype: CacheDtype
 ) -> tuple[GroupBytes, ...]:
-    """The cache of every layer group of `architecture`."""
-    return tuple(group_bytes(group, workload, dtype) for group in architecture.groups)
+    """The default semantics: what each layer needs to hold to generate `seq_len` tokens.
+
+    Attention layers hold the tokens they can attend to (`tokens_held`); cross-attention the
+    encoder's tokens; MLA its latent; a linear-attention or Mamba layer its conv window
+    (kernel - 1 inputs, model dtype) and recurrent state (fp32), once per sequence.
+    """
+    groups = []
+    for group in architecture.groups:
+        if group.kind is LayerKind.STATE and group.state is not None:
+            per_layer = state_bytes(group.state, group.state.conv_kernel - 1, model_dtype, FP32)
+            groups.append(state_group(group, workload, per_layer, "conv (kernel - 1) + fp32 state"))
+        elif group.kind is LayerKind.NONE:
+            groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
+        else:
+            tokens = (
+                encoder_tokens(architecture, workload)
+                if group.kind is LayerKind.CROSS
+                else tokens_held(group, workload.seq_len)
+            )
+            per_layer = layer_bytes_per_token(group, dtype)
+            groups.append(attention_group(group, workload, tokens, per_layer))
+    return tuple(groups)

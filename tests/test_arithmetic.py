@@ -12,7 +12,7 @@ from kvcalc.units import parse_tokens
 
 
 def total(architecture: Architecture, batch: int, seq: int, dtype: str = "bf16") -> int:
-    groups = cache_bytes(architecture, Workload(batch, seq), parse_dtype(dtype))
+    groups = cache_bytes(architecture, Workload(batch, seq), parse_dtype(dtype), BF16)
     return sum(group.total_bytes for group in groups)
 
 

@@ -148,7 +148,8 @@ def test_bad_input(args: list[str], code: int, message: str) -> None:
             ' "hidden_size": 8}',
             "num_attention_heads must be positive",
         ),
-        ('{"model_type": "whisper", "num_hidden_layers": 2}', "encoder-decoder"),
+        ('{"model_type": "prophetnet", "num_hidden_layers": 2}', "encoder-decoder"),
+        ('{"model_type": "whisper", "num_hidden_layers": 2}', "decoder_layers is missing"),
     ],
 )
 def test_bad_config_files(tmp_path: Path, content: str, message: str) -> None:

@@ -16,6 +16,7 @@ from kvcalc.errors import ConfigError, UnsupportedConfigError
 from tests.conftest import shared_config
 
 FULL, SLIDING, CHUNKED = LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED
+CROSS, STATE, NONE = LayerKind.CROSS, LayerKind.STATE, LayerKind.NONE
 
 # file → (attention kind, [(layer kind, layers, KV heads, K head dim, V head dim, window)])
 EXPECTED = {
@@ -95,19 +96,39 @@ EXPECTED = {
     ),
     "derived/google__gemma-2b.unverified.json": ("MQA", [(FULL, 18, 1, 256, 256, None)]),
     "derived/meta-llama__Meta-Llama-3-8B.resaved.json": ("GQA", [(FULL, 32, 8, 128, 128, None)]),
+    # Whisper-small: 12 decoder layers of 12 heads x 64, self- and cross-attention.
+    "NbAiLab__nb-whisper-small-beta.json": (
+        "MHA", [(FULL, 12, 12, 64, 64, None), (CROSS, 12, 12, 64, 64, None)]
+    ),
+    # T5-small: 6 decoder layers, 8 heads of d_kv 64.
+    "derived/google-t5__t5-small.resaved.json": (
+        "MHA", [(FULL, 6, 8, 64, 64, None), (CROSS, 6, 8, 64, 64, None)]
+    ),
+    # Qwen3-Next: every 4th of 48 layers is full attention (2 KV heads x 256), 36 DeltaNet.
+    "Qwen__Qwen3-Next-80B-A3B-Thinking.json": (
+        "GQA", [(FULL, 12, 2, 256, 256, None), (STATE, 36, None, None, None, None)]
+    ),
+    # Nemotron-H 56B: 10 attention (*), 54 Mamba2 (M), 54 MLP-only (-) layers.
+    "nvidia__Nemotron-H-56B-Base-8K.json": (
+        "GQA", [(FULL, 10, 8, 128, 128, None), (STATE, 54, None, None, None, None),
+                (NONE, 54, None, None, None, None)]
+    ),
+    # Nemotron-Super 49B: 49 attention layers with 64 / 8 = 8 KV heads, 31 no-op.
+    "nvidia__Llama-3_3-Nemotron-Super-49B-v1.json": (
+        "GQA", [(FULL, 49, 8, 128, 128, None), (NONE, 31, None, None, None, None)]
+    ),
+    # DSA models: MLA latent (512 + 64) plus a 128-wide indexer key.
+    "deepseek-ai__DeepSeek-V3.2.json": ("MLA", [(FULL, 61, 128, 192, 128, None)]),
+    "zai-org__GLM-5.json": ("MLA", [(FULL, 78, 64, 256, 256, None)]),
+    # Gemma 4: 5 global layers (2 KV heads x 512), 25 sliding (8 KV heads x 256, window 1024).
+    "google__gemma-4-26B-A4B.json": (
+        "GQA", [(FULL, 5, 2, 512, 512, None), (SLIDING, 25, 8, 256, 256, 1024)]
+    ),
 }  # fmt: skip
 
 # file → words the refusal must contain
 REFUSED = {
-    "NbAiLab__nb-whisper-small-beta.json": "encoder-decoder",
-    "derived/google-t5__t5-small.resaved.json": "encoder-decoder",
-    "Qwen__Qwen3-Next-80B-A3B-Thinking.json": "linear-attention",
-    "nvidia__Nemotron-H-56B-Base-8K.json": "Mamba",
-    "nvidia__Llama-3_3-Nemotron-Super-49B-v1.json": "block_configs",
-    "deepseek-ai__DeepSeek-V3.2.json": "indexer",
-    "zai-org__GLM-5.json": "indexer",
     "deepseek-ai__DeepSeek-V4-Flash.json": "compressed attention",
-    "google__gemma-4-26B-A4B.json": "global head dim",
 }
 
 
@@ -126,8 +147,9 @@ def test_reads_published_architecture(name: str) -> None:
     architecture = read_architecture(shared_config(name))
     assert architecture.attention.kind.value == kind
     got = [
-        (g.kind, g.count, g.attention.num_kv_heads, g.attention.k_head_dim,
-         g.attention.v_head_dim, g.window_tokens)
+        (g.kind, g.count, g.attention and g.attention.num_kv_heads,
+         g.attention and g.attention.k_head_dim, g.attention and g.attention.v_head_dim,
+         g.window_tokens)
         for g in architecture.groups
     ]  # fmt: skip
     assert got == groups
@@ -139,9 +161,29 @@ def test_refuses_unmodelled_layouts(name: str) -> None:
         read_architecture(shared_config(name))
 
 
+def test_recurrent_states_from_published_dims() -> None:
+    qwen = read_architecture(shared_config("Qwen__Qwen3-Next-80B-A3B-Thinking.json"))
+    state = qwen.groups[1].state
+    assert state is not None
+    # conv over q, k (16 heads x 128 each) and v (32 heads x 128); state 32 x 128 x 128
+    assert (state.conv_channels, state.conv_kernel) == (2 * 16 * 128 + 32 * 128, 4)
+    assert state.recurrent_shape == (32, 128, 128)
+    nemotron = read_architecture(shared_config("nvidia__Nemotron-H-56B-Base-8K.json"))
+    mamba = nemotron.groups[1].state
+    assert mamba is not None
+    # Mamba2: 256 heads x 64 = 16,384 inner channels plus 2 x 8 groups x 256 state
+    assert (mamba.conv_channels, mamba.recurrent_shape) == (16384 + 2 * 8 * 256, (256, 64, 256))
+
+
+def test_indexer_keys_of_sparse_attention() -> None:
+    attention = read_architecture(shared_config("deepseek-ai__DeepSeek-V3.2.json")).attention
+    assert attention is not None and attention.mla is not None
+    assert attention.elements_per_token == 512 + 64 + 128
+
+
 def test_mla_latent_is_rank_plus_rope() -> None:
     attention = read_architecture(shared_config("deepseek-ai__DeepSeek-V3.json")).attention
-    assert attention.mla is not None
+    assert attention is not None and attention.mla is not None
     assert attention.elements_per_token == 512 + 64
 
 

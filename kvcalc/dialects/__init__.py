@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kvcalc.architecture import Architecture
+from kvcalc.architecture import Architecture, Attention, LayerGroup, LayerKind, NaiveDims
 from kvcalc.dialects.families import READERS
 from kvcalc.dialects.fields import ConfigReader
 from kvcalc.errors import ConfigError, UnsupportedConfigError
@@ -14,27 +14,21 @@ __all__ = ["read_architecture"]
 # Layouts kvcalc recognises but does not model yet: refused, never computed with a wrong rule.
 _UNMODELLED_TYPES: dict[str, str] = {
     **dict.fromkeys(
-        ("t5", "mt5", "umt5", "bart", "mbart", "whisper", "marian", "pegasus", "m2m_100",
-         "nllb_moe", "blenderbot", "led", "prophetnet", "switch_transformers"),
+        ("m2m_100", "nllb_moe", "blenderbot", "led", "prophetnet", "switch_transformers"),
         "encoder-decoder models (decoder self-attention plus cross-attention over the encoder)",
     ),
     **dict.fromkeys(
-        ("qwen3_next", "qwen3_5", "qwen3_5_moe", "kimi_linear", "minimax", "minimax_text_01",
+        ("qwen3_5", "qwen3_5_moe", "kimi_linear", "minimax", "minimax_text_01",
          "lfm2", "granitemoehybrid"),
         "hybrid models with linear-attention layers (a constant per-sequence state)",
     ),
     **dict.fromkeys(
-        ("mamba", "mamba2", "jamba", "nemotron_h", "falcon_h1", "falcon_mamba", "zamba",
+        ("mamba", "mamba2", "jamba", "falcon_h1", "falcon_mamba", "zamba",
          "zamba2", "bamba", "plamo2"),
         "Mamba state-space layers (a constant per-sequence state)",
     ),
-    "nemotron-nas": "heterogeneous per-layer configs (block_configs)",
-    "deepseek_v32": "the cache of the DeepSeek sparse-attention indexer (index_head_dim)",
-    "glm_moe_dsa": "the cache of the DeepSeek sparse-attention indexer (index_head_dim)",
     "deepseek_v4": "compressed attention with per-layer compression ratios",
     "gemma3n": "KV-shared layers (num_kv_shared_layers)",
-    "gemma4": "layers with their own global head dim and KV heads",
-    "gemma4_text": "layers with their own global head dim and KV heads",
     "mllama": "cross-attention layers over image tokens",
 }  # fmt: skip
 
@@ -64,13 +58,56 @@ def read_architecture(raw: object) -> Architecture:
         "max_seq_len",
         "max_sequence_length",
     )
-    return Architecture(
-        model_type=cfg.model_type,
-        groups=groups,
-        max_position_embeddings=max_positions,
-        config_dtype=_dtype_name(raw, cfg),
-        provenance=tuple(cfg.provenance),
-    )
+    try:
+        return Architecture(
+            model_type=cfg.model_type,
+            groups=groups,
+            max_position_embeddings=max_positions,
+            config_dtype=_dtype_name(raw, cfg),
+            naive=_naive_dims(cfg, groups),
+            encoder_tokens=_encoder_tokens(cfg),
+            quirks=_quirks(cfg),
+            provenance=tuple(cfg.provenance),
+        )
+    except ValueError as error:
+        raise cfg.error(str(error)) from None
+
+
+def _naive_dims(cfg: ConfigReader, groups: tuple[LayerGroup, ...]) -> NaiveDims | None:
+    """The textbook reading: every layer, num_key_value_heads (or heads), head_dim (or
+    hidden / heads), as most calculators take them from the config."""
+    attention: Attention | None = next((g.attention for g in groups if g.attention), None)
+    if attention is None:
+        return None
+    kv = cfg.raw.get("num_key_value_heads")
+    hidden = next((cfg.raw[k] for k in ("hidden_size", "n_embd", "d_model") if k in cfg.raw), None)
+    dim = cfg.raw.get("head_dim")
+    if not isinstance(dim, int) or dim <= 0:
+        heads = attention.num_heads
+        dim = hidden // heads if isinstance(hidden, int) and hidden > 0 else attention.k_head_dim
+    kv_heads = kv if isinstance(kv, int) and kv > 0 else attention.num_heads
+    layers = sum(group.count for group in groups if group.kind is not LayerKind.CROSS)
+    return NaiveDims(layers, kv_heads, max(1, dim))
+
+
+def _encoder_tokens(cfg: ConfigReader) -> int | None:
+    """Whisper's encoder always produces max_source_positions frames."""
+    if cfg.model_type == "whisper":
+        return cfg.positive_int("encoder frames", "max_source_positions", default=1500)
+    return None
+
+
+def _quirks(cfg: ConfigReader) -> frozenset[str]:
+    quirks = set()
+    # transformers' Falcon attention caches K/V after repeating them to every query head.
+    if cfg.model_type in ("falcon", "RefinedWeb") and cfg.flag(
+        "new_decoder_architecture", default=cfg.model_type == "RefinedWeb"
+    ):
+        quirks.add("transformers-repeats-kv")
+    # vLLM keeps Nemotron-H's SSM state in float32 unless the config says otherwise.
+    if cfg.model_type == "nemotron_h":
+        quirks.add("vllm-ssm-fp32")
+    return frozenset(quirks)
 
 
 def _model_type(raw: Mapping[str, object], where: str) -> str:

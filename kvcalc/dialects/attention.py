@@ -8,8 +8,8 @@ from kvcalc.dialects.fields import ConfigReader
 LAYERS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 HEADS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
 KV_HEADS = ("num_key_value_heads", "num_kv_heads", "n_head_kv")
-HIDDEN = ("hidden_size", "n_embd", "n_embed", "d_model")
-HEAD_DIM = ("head_dim", "kv_channels", "attention_head_dim")
+HIDDEN = ("hidden_size", "n_embd", "n_embed", "d_model", "dim")
+HEAD_DIM = ("head_dim", "kv_channels", "attention_head_dim", "d_kv")
 
 
 def num_layers(cfg: ConfigReader) -> int:
@@ -69,6 +69,8 @@ def mla_attention(cfg: ConfigReader) -> Attention:
             qk_rope_head_dim=cfg.positive_int("MLA RoPE key dim", "qk_rope_head_dim"),
             qk_nope_head_dim=cfg.positive_int("MLA no-RoPE key dim", "qk_nope_head_dim"),
             v_head_dim=cfg.positive_int("MLA value dim", "v_head_dim"),
+            indexer_dim=cfg.optional_positive_int("sparse-attention indexer dim", "index_head_dim")
+            or 0,
         )
     except ValueError as error:
         raise cfg.error(str(error)) from None

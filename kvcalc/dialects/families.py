@@ -19,6 +19,7 @@ from kvcalc.dialects.attention import (
     uniform,
 )
 from kvcalc.dialects.fields import ConfigReader
+from kvcalc.dialects.hybrid import encoder_decoder, gemma4, nemotron_h, nemotron_nas, qwen3_next
 from kvcalc.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
 
 Reader = Callable[[ConfigReader], tuple[LayerGroup, ...]]
@@ -51,7 +52,7 @@ def mistral(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
         return groups
     window = cfg.positive_int("sliding window", "sliding_window", default=4096)
     (group,) = groups
-    return (LayerGroup(LayerKind.SLIDING, group.count, group.attention, window),)
+    return (LayerGroup(LayerKind.SLIDING, group.count, group.cached_attention, window),)
 
 
 def sliding_if_set(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
@@ -68,7 +69,7 @@ def sliding_if_set(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
         cfg.record("sliding window", "sliding_window >= max_position_embeddings: no cap")
         return groups
     (group,) = groups
-    return (LayerGroup(LayerKind.SLIDING, group.count, group.attention, window),)
+    return (LayerGroup(LayerKind.SLIDING, group.count, group.cached_attention, window),)
 
 
 def qwen(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
@@ -80,7 +81,7 @@ def qwen(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     window = cfg.positive_int("sliding window", "sliding_window", default=4096)
     first = cfg.positive_int("first sliding layer", "max_window_layers", default=28)
     kinds = [LayerKind.SLIDING if i >= first else LayerKind.FULL for i in range(layers)]
-    return group_layers(cfg, kinds, groups[0].attention, window=window)
+    return group_layers(cfg, kinds, groups[0].cached_attention, window=window)
 
 
 def alternating(period: int, defaults: dict[str, int] | None = None) -> Reader:
@@ -237,7 +238,17 @@ READERS: dict[str, Reader] = {
     "olmo3": alternating(4, {"window": 4096}),
     "gpt_oss": alternating(2, {"window": 128, "kv_heads": 8, "head_dim": 64}),
     "llama4_text": llama4_text,
-    **dict.fromkeys(("deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3"), mla),
+    **dict.fromkeys(
+        ("deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "deepseek_v32", "glm_moe_dsa"), mla
+    ),
+    "qwen3_next": qwen3_next,
+    "nemotron_h": nemotron_h,
+    "nemotron-nas": nemotron_nas,
+    "gemma4_text": gemma4,
+    **dict.fromkeys(("t5", "mt5", "umt5"), encoder_decoder(("num_decoder_layers", "num_layers"),
+                                                          ("num_heads",))),
+    **dict.fromkeys(("whisper", "bart", "mbart", "marian", "pegasus"),
+                    encoder_decoder(("decoder_layers",), ("decoder_attention_heads",))),
     **dict.fromkeys(("gpt2", "gptj", "codegen"), gpt2),
     "gpt_bigcode": multi_query_flag,
     **dict.fromkeys(("falcon", "RefinedWeb", "RefinedWebModel"), falcon),

@@ -6,25 +6,36 @@ from kvcalc.estimation import Estimate
 from kvcalc.kvbytes import GroupBytes
 
 
-def _element_size(estimate: Estimate) -> str:
-    size = estimate.dtype.bytes_per_element
-    return f"{size} B"
+def _factors(group: GroupBytes, estimate: Estimate) -> list[object]:
+    """K and V per KV head spelled out where the engine stores exactly that; else bytes."""
+    attention = group.group.cached_attention
+    layers = group.group.count
+    per_layer = group.bytes_per_token // layers
+    size = f"{estimate.dtype.bytes_per_element} B"
+    if per_layer != estimate.dtype.bytes_for(attention.elements_per_token):
+        return [layers, f"{per_layer:,} B"]
+    if attention.mla is not None:
+        dims = [attention.mla.kv_lora_rank, attention.mla.qk_rope_head_dim]
+        if attention.mla.indexer_dim:
+            dims.append(attention.mla.indexer_dim)
+        return [layers, f"({' + '.join(map(str, dims))})", size]
+    if attention.k_head_dim == attention.v_head_dim:
+        return [2, layers, attention.num_kv_heads, attention.k_head_dim, size]
+    return [layers, attention.num_kv_heads, f"({attention.k_head_dim} + {attention.v_head_dim})",
+            size]  # fmt: skip
 
 
 def group_formula(group: GroupBytes, estimate: Estimate) -> str:
     """`batch x tokens x 2 x layers x kv_heads x head_dim x bytes = total`, per layer group."""
-    attention = group.group.attention
-    batch, tokens, layers = estimate.workload.batch, group.tokens_per_sequence, group.group.count
-    if attention.mla is not None:
-        per_layer = f"({attention.mla.kv_lora_rank} + {attention.mla.qk_rope_head_dim})"
-        factors = [batch, tokens, layers, per_layer]
-    elif attention.k_head_dim == attention.v_head_dim:
-        factors = [batch, tokens, 2, layers, attention.num_kv_heads, attention.k_head_dim]
-    else:
-        dims = f"({attention.k_head_dim} + {attention.v_head_dim})"
-        factors = [batch, tokens, layers, attention.num_kv_heads, dims]
-    product = " x ".join(str(factor) for factor in factors)
-    return f"{product} x {_element_size(estimate)} = {group.total_bytes:,} B"
+    batch = estimate.workload.batch
+    if group.group.attention is None:
+        if group.total_bytes == 0:
+            return f"{group.group.count} layers without cache = 0 B"
+        per_layer = group.total_bytes // (batch * group.group.count)
+        return (f"{batch} x {group.group.count} x {per_layer:,} B ({group.detail}) "
+                f"= {group.total_bytes:,} B")  # fmt: skip
+    factors = [batch, group.tokens_per_sequence, *_factors(group, estimate)]
+    return f"{' x '.join(map(str, factors))} = {group.total_bytes:,} B"
 
 
 def formula(estimate: Estimate) -> str:

@@ -11,17 +11,18 @@ from kvcalc.sources import read_config_file
 
 
 def preset_row(preset: Preset) -> dict[str, object]:
+    from kvcalc.render.records import headline
+
     architecture = read_architecture(read_config_file(preset.path))
-    attention = architecture.attention
-    mla = attention.mla
+    fields = headline(architecture.attention)
     return {
         "name": preset.name,
         "hub_id": preset.hub_id,
         "model_type": architecture.model_type,
-        "attention": attention.kind.value,
+        "attention": fields["attention"],
         "num_layers": architecture.num_layers,
-        "num_kv_heads": 1 if mla else attention.num_kv_heads,
-        "head_dim": mla.latent_dim if mla else attention.k_head_dim,
+        "num_kv_heads": fields["num_kv_heads"],
+        "head_dim": fields["head_dim"],
         "max_context": architecture.max_position_embeddings,
         "origin": preset.origin,
     }

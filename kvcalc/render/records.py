@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 # pydantic reads TypedDicts for `kvcalc schema` only from typing_extensions before Python 3.12.
 from typing_extensions import TypedDict
 
+from kvcalc.architecture import Attention
 from kvcalc.estimation import Estimate
 from kvcalc.kvbytes import GroupBytes
 from kvcalc.render.formula import formula
@@ -26,15 +27,16 @@ class MlaRecord(TypedDict):
 
 
 class LayerGroupRecord(TypedDict):
-    kind: Literal["full", "sliding", "chunked"]
+    kind: Literal["full", "sliding", "chunked", "cross", "state", "none"]
     num_layers: int
     window_tokens: int | None
-    num_kv_heads: int
-    k_head_dim: int
-    v_head_dim: int
+    num_kv_heads: int | None
+    k_head_dim: int | None
+    v_head_dim: int | None
     tokens_per_sequence: int
     bytes_per_token: int
     total_bytes: int
+    detail: str
 
 
 class EstimateRecord(TypedDict):
@@ -42,7 +44,9 @@ class EstimateRecord(TypedDict):
     model: str
     source: SourceRecord
     model_type: str
-    attention: Literal["MHA", "GQA", "MQA", "MLA"]
+    engine: str
+    engine_semantics: str
+    attention: Literal["MHA", "GQA", "MQA", "MLA", "none"]
     num_layers: int
     num_attention_heads: int
     num_kv_heads: int
@@ -54,6 +58,7 @@ class EstimateRecord(TypedDict):
     bytes_per_element: int | float
     batch: int
     seq_len: int
+    enc_seq: int | None
     bytes_per_token: int
     total_bytes: int
     total_gib: float
@@ -69,27 +74,24 @@ def layer_record(group: GroupBytes) -> LayerGroupRecord:
         "kind": group.group.kind.value,
         "num_layers": group.group.count,
         "window_tokens": group.group.window_tokens,
-        "num_kv_heads": attention.num_kv_heads,
-        "k_head_dim": attention.k_head_dim,
-        "v_head_dim": attention.v_head_dim,
+        "num_kv_heads": attention.num_kv_heads if attention else None,
+        "k_head_dim": attention.k_head_dim if attention else None,
+        "v_head_dim": attention.v_head_dim if attention else None,
         "tokens_per_sequence": group.tokens_per_sequence,
         "bytes_per_token": group.bytes_per_token,
         "total_bytes": group.total_bytes,
+        "detail": group.detail,
     }
 
 
-def estimate_record(estimate: Estimate) -> EstimateRecord:
-    """Every figure of `estimate`; byte counts are exact integers."""
-    attention = estimate.architecture.attention
+def headline(attention: Attention | None) -> dict[str, Any]:
+    """The model's main attention as flat fields: MLA is one latent 'head'."""
+    if attention is None:
+        return {"attention": "none", "num_attention_heads": 0, "num_kv_heads": 0,
+                "head_dim": 0, "v_head_dim": 0, "mla": None}  # fmt: skip
     mla = attention.mla
-    total = estimate.total_bytes
     return {
-        "schema_version": SCHEMA_VERSION,
-        "model": estimate.source.name,
-        "source": {"kind": estimate.source.kind, "location": estimate.source.location},  # type: ignore[typeddict-item]
-        "model_type": estimate.architecture.model_type,
         "attention": attention.kind.value,
-        "num_layers": estimate.architecture.num_layers,
         "num_attention_heads": attention.num_heads,
         "num_kv_heads": 1 if mla else attention.num_kv_heads,
         "head_dim": mla.latent_dim if mla else attention.k_head_dim,
@@ -99,11 +101,29 @@ def estimate_record(estimate: Estimate) -> EstimateRecord:
             "qk_rope_head_dim": mla.qk_rope_head_dim,
             "latent_dim": mla.latent_dim,
         },
+    }  # fmt: skip
+
+
+def estimate_record(estimate: Estimate) -> EstimateRecord:
+    """Every figure of `estimate`; byte counts are exact integers."""
+    from kvcalc.engines import SEMANTICS
+
+    total = estimate.total_bytes
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": estimate.source.name,
+        "source": {"kind": estimate.source.kind, "location": estimate.source.location},
+        "model_type": estimate.architecture.model_type,
+        "engine": estimate.engine,
+        "engine_semantics": SEMANTICS[estimate.engine],
+        **headline(estimate.architecture.attention),
+        "num_layers": estimate.architecture.num_layers,
         "dtype": estimate.dtype.name,
         "bits_per_element": estimate.dtype.bits_per_element,
         "bytes_per_element": estimate.dtype.bytes_per_element,
         "batch": estimate.workload.batch,
         "seq_len": estimate.workload.seq_len,
+        "enc_seq": estimate.workload.enc_seq or estimate.architecture.encoder_tokens,
         "bytes_per_token": estimate.bytes_per_token,
         "total_bytes": total,
         "total_gib": total / 1024**3,
@@ -111,4 +131,5 @@ def estimate_record(estimate: Estimate) -> EstimateRecord:
         "layers": [layer_record(group) for group in estimate.groups],
         "formula": formula(estimate),
         "notes": list(estimate.notes),
-    }  # fmt: skip
+    }
+    return record  # type: ignore[return-value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kvcalc.engines import SEMANTICS
 from kvcalc.estimation import Estimate
 from kvcalc.kvbytes import GroupBytes
 from kvcalc.render.console import stdout_console, table_box
@@ -22,6 +23,8 @@ def size_text(size: int, units: str = "auto") -> str:
 
 def attention_text(estimate: Estimate) -> str:
     attention = estimate.architecture.attention
+    if attention is None:
+        return "none (state-space layers only)"
     if attention.mla is not None:
         mla = attention.mla
         return (
@@ -42,10 +45,18 @@ def attention_text(estimate: Estimate) -> str:
 def _group_text(group: GroupBytes, units: str) -> str:
     layer = group.group
     window = "" if layer.window_tokens is None else f", window {layer.window_tokens:,}"
-    return (
-        f"{layer.count} {layer.kind.value}{window}: {group.tokens_per_sequence:,} tokens "
-        f"per sequence → {size_text(group.total_bytes, units)}"
+    attention = layer.attention
+    heads = (
+        ""
+        if attention is None or attention.mla
+        else (f", {attention.num_kv_heads} KV heads × {attention.k_head_dim}")
     )
+    held = (
+        f"{group.tokens_per_sequence:,} tokens per sequence"
+        if attention is not None
+        else (group.detail or "no cache")
+    )
+    return f"{layer.count} {layer.kind.value}{window}{heads}: {held} → {size_text(group.total_bytes, units)}"
 
 
 def render_table(estimate: Estimate, *, explain: bool = False, units: str = "auto") -> None:
@@ -68,8 +79,11 @@ def render_table(estimate: Estimate, *, explain: bool = False, units: str = "aut
         for group in estimate.groups:
             table.add_row("", _group_text(group, units))
     table.add_row("Dtype", f"{estimate.dtype.name} ({estimate.dtype.bytes_per_element} B/element)")
+    table.add_row("Engine", f"{estimate.engine}: {SEMANTICS[estimate.engine]}")
     workload = estimate.workload
-    table.add_row("Workload", f"batch {workload.batch:,} × {workload.seq_len:,} tokens")
+    encoder = workload.enc_seq or estimate.architecture.encoder_tokens
+    extra = f", encoder {encoder:,} tokens" if encoder else ""
+    table.add_row("Workload", f"batch {workload.batch:,} × {workload.seq_len:,} tokens{extra}")
     table.add_row("Per token", format_bytes(estimate.bytes_per_token))
     table.add_row("KV cache", size_text(estimate.total_bytes, units), style="bold")
     if explain:

@@ -1,0 +1,60 @@
+"""transformers 5.23 `DynamicCache` after one prefill of `seq` tokens (docs/engines.md §4)."""
+
+from __future__ import annotations
+
+from kvcalc.architecture import Architecture, LayerGroup, LayerKind
+from kvcalc.dtypes import FP32, CacheDtype
+from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from kvcalc.kvbytes import (
+    GroupBytes,
+    Workload,
+    attention_group,
+    encoder_tokens,
+    state_bytes,
+    state_group,
+)
+
+
+def _tokens(group: LayerGroup, architecture: Architecture, workload: Workload) -> int:
+    """`DynamicSlidingWindowLayer` keeps the last window - 1 tokens (the slice [-W+1:]);
+    Llama 4's chunked layers use the same class with the chunk size as window."""
+    if group.kind is LayerKind.CROSS:
+        return encoder_tokens(architecture, workload)
+    if group.window_tokens is None:
+        return workload.seq_len
+    return min(workload.seq_len, group.window_tokens - 1)
+
+
+def _per_layer_token(group: LayerGroup, architecture: Architecture, dtype: CacheDtype) -> int:
+    attention = group.cached_attention
+    if attention.mla is None and "transformers-repeats-kv" in architecture.quirks:
+        # Falcon's new decoder architecture repeats K/V to every query head before caching.
+        return dtype.bytes_for(attention.num_heads * (attention.k_head_dim + attention.v_head_dim))
+    # MLA (since 5.15): keys hold the kv_lora_rank latent, values the RoPE key; plus the
+    # sparse-attention indexer's keys where there is one.
+    return dtype.bytes_for(attention.elements_per_token)
+
+
+def _group(
+    group: LayerGroup, architecture: Architecture, workload: Workload, dtype: CacheDtype
+) -> GroupBytes:
+    if group.kind is LayerKind.NONE:
+        return GroupBytes(group, 0, 0, 0, "no cache")
+    if group.state is not None:
+        # LinearAttentionLayer: conv state keeps the whole kernel width, in the model dtype;
+        # the recurrent state comes out of the fp32 scan.
+        per_layer = state_bytes(group.state, group.state.conv_kernel, dtype, FP32)
+        return state_group(group, workload, per_layer, "conv (full kernel) + fp32 state")
+    tokens = _tokens(group, architecture, workload)
+    return attention_group(group, workload, tokens, _per_layer_token(group, architecture, dtype))
+
+
+def allocate(
+    architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,
+    options: EngineOptions,
+) -> EngineResult:  # fmt: skip
+    """The cache tensors' bytes; the cache dtype is the model dtype (fp32, fp16 or bf16)."""
+    require_dtype("transformers", dtype, allowed=("fp32", "fp16", "bf16"))
+    return EngineResult(
+        tuple(_group(g, architecture, workload, dtype) for g in architecture.groups)
+    )

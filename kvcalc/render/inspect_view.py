@@ -1,0 +1,88 @@
+"""`kvcalc inspect`: the architecture read from a config, and the keys behind it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from kvcalc.architecture import LayerGroup
+from kvcalc.estimation import LoadedModel
+
+
+def group_record(group: LayerGroup) -> dict[str, Any]:
+    attention, state = group.attention, group.state
+    return {
+        "kind": group.kind.value,
+        "num_layers": group.count,
+        "window_tokens": group.window_tokens,
+        "attention": None if attention is None else {
+            "kind": attention.kind.value,
+            "num_heads": attention.num_heads,
+            "num_kv_heads": attention.num_kv_heads,
+            "k_head_dim": attention.k_head_dim,
+            "v_head_dim": attention.v_head_dim,
+            "mla_latent_dim": attention.mla.latent_dim if attention.mla else None,
+            "indexer_dim": attention.mla.indexer_dim if attention.mla else None,
+        },
+        "state": None if state is None else {
+            "conv_channels": state.conv_channels,
+            "conv_kernel": state.conv_kernel,
+            "recurrent_shape": list(state.recurrent_shape),
+        },
+    }  # fmt: skip
+
+
+def inspect_record(loaded: LoadedModel) -> dict[str, Any]:
+    architecture = loaded.architecture
+    return {
+        "model": loaded.source.name,
+        "source": {"kind": loaded.source.kind, "location": loaded.source.location},
+        "model_type": architecture.model_type,
+        "num_layers": architecture.num_layers,
+        "max_position_embeddings": architecture.max_position_embeddings,
+        "config_dtype": architecture.config_dtype,
+        "encoder_tokens": architecture.encoder_tokens,
+        "groups": [group_record(group) for group in architecture.groups],
+        "read_from": [{"what": what, "key": key} for what, key in architecture.provenance],
+    }
+
+
+def _group_line(group: dict[str, Any]) -> str:
+    parts = [f"{group['num_layers']} × {group['kind']}"]
+    if group["window_tokens"]:
+        parts.append(f"window {group['window_tokens']:,}")
+    attention = group["attention"]
+    if attention and attention["mla_latent_dim"]:
+        parts.append(f"MLA latent {attention['mla_latent_dim']}")
+    elif attention:
+        parts.append(f"{attention['kind']} {attention['num_heads']} heads, "
+                     f"{attention['num_kv_heads']} KV heads × {attention['k_head_dim']}")  # fmt: skip
+    if group["state"]:
+        state = group["state"]
+        parts.append(f"conv {state['conv_channels']} × {state['conv_kernel']}, "
+                     f"state {' × '.join(map(str, state['recurrent_shape']))}")  # fmt: skip
+    return ", ".join(parts)
+
+
+def render_inspect(loaded: LoadedModel, *, as_json: bool) -> None:
+    record = inspect_record(loaded)
+    if as_json:
+        print(json.dumps(record, indent=2), file=sys.stdout)
+        return
+    from rich.table import Table
+
+    from kvcalc.render.console import stdout_console, table_box
+
+    console = stdout_console()
+    table = Table(title=f"How {record['model']} was read ({record['model_type']})",
+                  box=table_box(console), title_justify="left", show_header=False)  # fmt: skip
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for index, group in enumerate(record["groups"]):
+        table.add_row("Layer groups" if index == 0 else "", _group_line(group))
+    table.add_row("Max positions", str(record["max_position_embeddings"] or "-"))
+    table.add_row("Dtype", str(record["config_dtype"] or "-"))
+    for index, row in enumerate(record["read_from"]):
+        table.add_row("Read from" if index == 0 else "", f"{row['what']}: {row['key']}")
+    console.print(table)
