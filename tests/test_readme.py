@@ -26,7 +26,7 @@ def readme_commands() -> list[str]:
 def test_readme_opens_with_the_two_set_up_commands() -> None:
     blocks = BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
     assert blocks[0].strip() == "pip install . && kvcalc estimate llama-3-8b"
-    assert blocks[1].strip() == "pip install -e '.[test]' && python -m pytest"
+    assert blocks[1].strip() == "pip install -e '.[test,conformance]' && python -m pytest"
 
 
 @pytest.mark.parametrize("command", readme_commands())

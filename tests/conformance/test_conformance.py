@@ -1,0 +1,60 @@
+"""kvcalc --engine transformers equals, to the byte, the tensors a real transformers cache holds.
+
+Each family's real config is shrunk where it does not touch the cache, built with random
+weights, run on `batch x seq` tokens with `use_cache=True`, and the returned cache's tensors
+are summed (tests/conformance/measure.py). kvcalc reads the very config that was built.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kvcalc import estimate
+from tests.conformance.families import EXTRA_FAMILIES, FAMILIES, Family
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+from tests.conformance.measure import measure_grid  # noqa: E402
+
+# Below and above each window that a short prefill can cross; long windows (Gemma 2's 4096,
+# Llama 4's 8192 chunks) are crossed in the points below as well, at batch 1.
+POINTS = [(5, 1), (300, 2)]
+ABOVE = {"gpt_oss": [(129, 1), (130, 2)], "gemma3_text": [(1023, 1), (1030, 1)],
+         "gemma3_text-27b": [(1030, 1)], "gemma2": [(4100, 1)], "llama4_text": [(8200, 1)],
+         "gemma4_text": [(1030, 1)]}  # fmt: skip
+# Families kvcalc refuses, with the reason it gives.
+REFUSED = {"deepseek_v4": "compressed attention"}
+MEASURED = [f for f in (*FAMILIES, *EXTRA_FAMILIES) if f.supported and f.name not in REFUSED]
+
+
+def kvcalc_bytes(config: dict[str, object], tmp: Path, seq: int, batch: int,
+                 enc_seq: int | None) -> int:  # fmt: skip
+    path = tmp / f"config-{seq}-{batch}.json"
+    path.write_text(json.dumps(config))
+    return estimate(path, seq=seq, batch=batch, dtype="bf16", engine="transformers",
+                    enc_seq=enc_seq).total_bytes  # fmt: skip
+
+
+@pytest.mark.parametrize("family", MEASURED, ids=lambda family: family.name)
+def test_transformers_engine_equals_the_measured_cache(family: Family, tmp_path: Path) -> None:
+    points = POINTS + ABOVE.get(family.name, [])
+    for measured in measure_grid(family.load(), points):
+        encoder = measured.enc_seq if measured.enc_seq is not None else None
+        if family.name == "t5":
+            encoder = measured.enc_seq or measured.seq
+        got = kvcalc_bytes(measured.used_config, tmp_path, measured.seq, measured.batch, encoder)
+        assert got == measured.bytes, (family.name, measured.seq, measured.batch)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refused_families_say_why(name: str, tmp_path: Path) -> None:
+    from kvcalc.errors import UnsupportedConfigError
+    from tests.conformance.families import by_name
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(by_name(name).load()))
+    with pytest.raises(UnsupportedConfigError, match=REFUSED[name]):
+        estimate(path, seq=16, engine="transformers", dtype="bf16")
