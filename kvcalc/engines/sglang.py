@@ -51,6 +51,6 @@ def allocate(
 def _attention(
     group: LayerGroup, workload: Workload, dtype: CacheDtype, slots: int, page: int
 ) -> GroupBytes:
-    per_token = group.count * page_per_token(group, dtype)
+    per_token = group.count * page_per_token(group, dtype, "sglang")
     return GroupBytes(group, slots, per_token, workload.batch * slots * per_token,
                       f"{slots:,} slots, page {page}")  # fmt: skip

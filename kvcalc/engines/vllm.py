@@ -16,16 +16,16 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def page_per_token(group: LayerGroup, dtype: CacheDtype) -> int:
+def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -> int:
     """One token of one layer: kv_heads x (K + V), or the MLA latent (656 B with fp8_ds_mla)."""
     attention = group.cached_attention
     if attention.mla is not None and attention.mla.indexer_dim:
         raise UnsupportedConfigError(
-            "--engine vllm: the sparse-attention indexer cache (index_head_dim) is not modelled"
+            f"--engine {engine}: the sparse-attention indexer cache (index_head_dim) is not modelled"
         )
     if dtype.name == "fp8_ds_mla":
         if attention.mla is None:
-            raise UnsupportedConfigError("--engine vllm: fp8_ds_mla is for MLA models only")
+            raise UnsupportedConfigError(f"--engine {engine}: fp8_ds_mla is for MLA models only")
         return DS_MLA_ROW
     return dtype.bytes_for(attention.elements_per_token)
 

@@ -17,7 +17,7 @@ from tests.conformance.families import EXTRA_FAMILIES, FAMILIES, Family
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-from tests.conformance.measure import measure_grid  # noqa: E402
+from tests.conformance.measure import measure_grid
 
 # Below and above each window that a short prefill can cross; long windows (Gemma 2's 4096,
 # Llama 4's 8192 chunks) are crossed in the points below as well, at batch 1.
