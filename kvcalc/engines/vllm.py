@@ -21,7 +21,8 @@ def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -
     attention = group.cached_attention
     if attention.mla is not None and attention.mla.indexer_dim:
         raise UnsupportedConfigError(
-            f"--engine {engine}: the sparse-attention indexer cache (index_head_dim) is not modelled"
+            f"--engine {engine}: the sparse-attention indexer cache (index_head_dim) "
+            "is not modelled"
         )
     if dtype.name == "fp8_ds_mla":
         if attention.mla is None:
