@@ -220,14 +220,19 @@ def bench(
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema that `estimate --json` output follows.
+def schema(
+    command: Annotated[
+        str, typer.Argument(help="estimate, compare, sweep, presets, inspect or bench.")
+    ] = "estimate",
+) -> None:
+    """Print the JSON Schema that COMMAND's --json output follows.
 
-    Example: kvcalc schema > kvcalc-estimate.schema.json
+    Example: kvcalc schema estimate > kvcalc-estimate.schema.json
     """
     from kvcalc.render.schema import render_schema
 
-    render_schema()
+    render_schema(command)
+
 
 
 
@@ -248,6 +253,9 @@ def _options(
     ] = False,
 ) -> None:
     """Exact KV-cache memory of LLMs, from their Hugging Face config.json."""
+
+
+
 
 
 def main() -> None:

@@ -133,3 +133,23 @@ def test_no_color_in_a_terminal() -> None:
     shown = run_in_terminal("estimate", "llama-3-8b", env={"NO_COLOR": "1"})
     assert "\x1b[" not in shown
     assert not BOX_CHARS & set(shown)
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        ("presets", ["presets", "--json"]),
+        ("inspect", ["inspect", "gemma-3-27b", "--json"]),
+        ("inspect", ["inspect", "deepseek-v3", "--json"]),
+        ("bench", ["bench", "--seq", "8", "--layers", "1", "--speculative", "2", "--json"]),
+        ("estimate", ["estimate", "gpt-oss-120b", "--engine", "vllm", "--json"]),
+        ("estimate", ["estimate", "llama-3.1-8b", "--engine", "llama.cpp", "--dtype", "q8_0",
+                      "--json"]),
+    ],
+)  # fmt: skip
+def test_every_command_s_json_follows_its_schema(command: str, args: list[str]) -> None:
+    schema = run_kvcalc("schema", command)
+    assert schema.returncode == 0, schema.stderr
+    result = run_kvcalc(*args)
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(result.stdout), json.loads(schema.stdout))

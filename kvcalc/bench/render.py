@@ -8,7 +8,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
+
+from typing_extensions import TypedDict  # pydantic reads it for `kvcalc schema`
 
 from kvcalc.bench.timing import BenchReport, LengthTiming, SpeculativeTiming
 from kvcalc.errors import KvcalcError

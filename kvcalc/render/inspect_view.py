@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from kvcalc.architecture import LayerGroup
 from kvcalc.estimation import LoadedModel
 
@@ -33,7 +35,29 @@ def group_record(group: LayerGroup) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def inspect_record(loaded: LoadedModel) -> dict[str, Any]:
+class SourceInfo(TypedDict):
+    kind: str
+    location: str
+
+
+class ReadFrom(TypedDict):
+    what: str
+    key: str
+
+
+class InspectRecord(TypedDict):
+    model: str
+    source: SourceInfo
+    model_type: str
+    num_layers: int
+    max_position_embeddings: int | None
+    config_dtype: str | None
+    encoder_tokens: int | None
+    groups: list[dict[str, Any]]
+    read_from: list[ReadFrom]
+
+
+def inspect_record(loaded: LoadedModel) -> InspectRecord:
     architecture = loaded.architecture
     return {
         "model": loaded.source.name,
@@ -48,7 +72,7 @@ def inspect_record(loaded: LoadedModel) -> dict[str, Any]:
     }
 
 
-def _group_line(group: dict[str, Any]) -> str:
+def _group_line(group: dict[str, Any]) -> str:  # one layer group, for the table
     parts = [f"{group['num_layers']} × {group['kind']}"]
     if group["window_tokens"]:
         parts.append(f"window {group['window_tokens']:,}")

@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 import sys
 
+from typing_extensions import TypedDict
+
 from kvcalc.dialects import read_architecture
 from kvcalc.presets import Preset, all_presets
 from kvcalc.sources import read_config_file
 
 
-def preset_row(preset: Preset) -> dict[str, object]:
+class PresetRecord(TypedDict):
+    name: str
+    hub_id: str
+    model_type: str
+    attention: str
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    max_context: int | None
+    origin: str
+
+
+def preset_row(preset: Preset) -> PresetRecord:
     from kvcalc.render.records import headline
 
     architecture = read_architecture(read_config_file(preset.path))

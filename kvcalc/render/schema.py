@@ -1,4 +1,4 @@
-"""`kvcalc schema`: the JSON Schema of `--json` output, generated from its typed records."""
+"""`kvcalc schema`: the JSON Schema of each command's JSON output, from its typed records."""
 
 from __future__ import annotations
 
@@ -6,18 +6,47 @@ import json
 import sys
 from typing import Any
 
-from kvcalc.render.records import SCHEMA_VERSION, EstimateRecord
+from kvcalc.errors import InputError
+from kvcalc.render.records import SCHEMA_VERSION
+
+COMMANDS = ("estimate", "compare", "sweep", "presets", "inspect", "bench")
 
 
-def estimate_schema() -> dict[str, Any]:
+def _record_type(command: str) -> Any:
+    """The typed record behind `command --json` (compare and sweep print lists of estimates)."""
+    if command in ("estimate", "compare", "sweep"):
+        from kvcalc.render.records import EstimateRecord
+
+        return EstimateRecord if command == "estimate" else list[EstimateRecord]
+    if command == "presets":
+        from kvcalc.render.presets_table import PresetRecord
+
+        return list[PresetRecord]
+    if command == "inspect":
+        from kvcalc.render.inspect_view import InspectRecord
+
+        return InspectRecord
+    if command == "bench":
+        from kvcalc.bench.render import BenchRecord
+
+        return BenchRecord
+    raise InputError(f"no JSON schema for {command!r}; choose one of {', '.join(COMMANDS)}")
+
+
+def command_schema(command: str = "estimate") -> dict[str, Any]:
     from pydantic import TypeAdapter
 
-    schema = TypeAdapter(EstimateRecord).json_schema()
+    schema: dict[str, Any] = TypeAdapter(_record_type(command)).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = f"kvcalc estimate --json, schema_version {SCHEMA_VERSION}"
-    schema["properties"]["schema_version"]["const"] = SCHEMA_VERSION
+    schema["title"] = f"kvcalc {command} --json, schema_version {SCHEMA_VERSION}"
+    if command == "estimate":
+        schema["properties"]["schema_version"]["const"] = SCHEMA_VERSION
     return schema
 
 
-def render_schema() -> None:
-    print(json.dumps(estimate_schema(), indent=2), file=sys.stdout)
+def estimate_schema() -> dict[str, Any]:
+    return command_schema("estimate")
+
+
+def render_schema(command: str = "estimate") -> None:
+    print(json.dumps(command_schema(command), indent=2), file=sys.stdout)
