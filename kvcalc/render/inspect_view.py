@@ -80,8 +80,8 @@ def _group_line(group: dict[str, Any]) -> str:  # one layer group, for the table
     if attention and attention["mla_latent_dim"]:
         parts.append(f"MLA latent {attention['mla_latent_dim']}")
     elif attention:
-        parts.append(f"{attention['kind']} {attention['num_heads']} heads, "
-                     f"{attention['num_kv_heads']} KV heads × {attention['k_head_dim']}")  # fmt: skip
+        heads = f"{attention['num_kv_heads']} KV heads × {attention['k_head_dim']}"
+        parts.append(f"{attention['kind']} {attention['num_heads']} heads, {heads}")
     if group["state"]:
         state = group["state"]
         parts.append(f"conv {state['conv_channels']} × {state['conv_kernel']}, "

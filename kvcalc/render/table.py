@@ -56,7 +56,8 @@ def _group_text(group: GroupBytes, units: str) -> str:
         if attention is not None
         else (group.detail or "no cache")
     )
-    return f"{layer.count} {layer.kind.value}{window}{heads}: {held} → {size_text(group.total_bytes, units)}"
+    size = size_text(group.total_bytes, units)
+    return f"{layer.count} {layer.kind.value}{window}{heads}: {held} → {size}"
 
 
 def render_table(estimate: Estimate, *, explain: bool = False, units: str = "auto") -> None:
