@@ -112,6 +112,13 @@ def estimate(
     engine: EngineOpt = "default",
     enc_seq: EncSeqOpt = None,
     block_size: BlockSizeOpt = None,
+    draft: Annotated[
+        str | None,
+        typer.Option("--draft", help="Draft model for speculative decoding.", show_default=False),
+    ] = None,
+    spec_tokens: Annotated[
+        int, typer.Option("--spec-tokens", help="Tokens the draft proposes per step.")
+    ] = 4,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the formula with the numbers substituted.")
     ] = False,
@@ -125,9 +132,13 @@ def estimate(
     """
     from kvcalc.estimation import estimate as run_estimate
 
+    hub = HubOptions(revision, token, timeout)
+    if draft is not None:
+        _speculative(model, draft, spec_tokens, seq, batch, dtype, engine, hub, as_json, quiet)
+        return
     result = run_estimate(
         model, seq=seq, batch=batch, dtype=dtype, engine=engine, enc_seq=enc_seq,
-        block_size=block_size, hub=HubOptions(revision, token, timeout),
+        block_size=block_size, hub=hub,
     )  # fmt: skip
     for note in result.notes:
         typer.echo(f"kvcalc: note: {note}", err=True)
@@ -145,6 +156,24 @@ def estimate(
         from kvcalc.render.table import render_table
 
         render_table(result, explain=explain, units=units.value)
+
+
+def _speculative(
+    model: str, draft: str, spec_tokens: int, seq: str, batch: str, dtype: str, engine: str,
+    hub: HubOptions, as_json: bool, quiet: bool,
+) -> None:  # fmt: skip
+    from kvcalc.estimation import load_model
+    from kvcalc.render.speculative_view import render_speculation
+    from kvcalc.speculative import speculate
+
+    plan = speculate(load_model(model, hub), load_model(draft, hub), spec_tokens=spec_tokens,
+                     seq=seq, batch=batch, dtype=dtype, engine=engine)  # fmt: skip
+    for note in dict.fromkeys((*plan.target.notes, *plan.draft.notes)):
+        typer.echo(f"kvcalc: note: {note}", err=True)
+    if quiet:
+        typer.echo(str(plan.total_bytes))
+    else:
+        render_speculation(plan, as_json=as_json)
 
 
 @app.command()

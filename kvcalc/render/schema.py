@@ -9,7 +9,7 @@ from typing import Any
 from kvcalc.errors import InputError
 from kvcalc.render.records import SCHEMA_VERSION
 
-COMMANDS = ("estimate", "compare", "sweep", "presets", "inspect", "bench")
+COMMANDS = ("estimate", "speculative", "compare", "sweep", "presets", "inspect", "bench")
 
 
 def _record_type(command: str) -> Any:
@@ -18,6 +18,10 @@ def _record_type(command: str) -> Any:
         from kvcalc.render.records import EstimateRecord
 
         return EstimateRecord if command == "estimate" else list[EstimateRecord]
+    if command == "speculative":
+        from kvcalc.render.speculative_view import SpeculationRecord
+
+        return SpeculationRecord
     if command == "presets":
         from kvcalc.render.presets_table import PresetRecord
 
