@@ -39,4 +39,5 @@ def test_preset_estimate_as_json_loads_neither_rich_nor_the_hub_client() -> None
         "try:\n    main()\nexcept SystemExit:\n    pass"
     )
     assert "kvcalc" in loaded
-    assert not loaded & {"rich", "huggingface_hub", "pydantic", "numpy", "httpx", "httpx2"}
+    assert not loaded & {"rich", "huggingface_hub", "pydantic", "numpy", "httpx", "httpx2",
+                         "typing_extensions"}  # fmt: skip

@@ -15,7 +15,7 @@ COMMANDS = ("estimate", "speculative", "compare", "sweep", "presets", "inspect",
 def _record_type(command: str) -> Any:
     """The typed record behind `command --json` (compare and sweep print lists of estimates)."""
     if command in ("estimate", "compare", "sweep"):
-        from kvcalc.render.records import EstimateRecord
+        from kvcalc.render.record_types import EstimateRecord
 
         return EstimateRecord if command == "estimate" else list[EstimateRecord]
     if command == "speculative":

@@ -7,7 +7,8 @@ import sys
 
 from typing_extensions import TypedDict
 
-from kvcalc.render.records import EstimateRecord, estimate_record
+from kvcalc.render.record_types import EstimateRecord
+from kvcalc.render.records import estimate_record
 from kvcalc.speculative import Speculation
 from kvcalc.units import format_bytes, format_size
 
