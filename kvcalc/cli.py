@@ -263,7 +263,9 @@ def schema(
     render_schema(command)
 
 
+from kvcalc.cli_plan import register  # noqa: E402  (after the commands it joins)
 
+register(app)
 
 
 def _version(value: bool) -> None:
