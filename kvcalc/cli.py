@@ -251,7 +251,10 @@ def bench(
 @app.command()
 def schema(
     command: Annotated[
-        str, typer.Argument(help="estimate, compare, sweep, presets, inspect or bench.")
+        str,
+        typer.Argument(
+            help="estimate, speculative, compare, sweep, fit, gpus, presets, inspect or bench."
+        ),
     ] = "estimate",
 ) -> None:
     """Print the JSON Schema that COMMAND's --json output follows.
@@ -286,7 +289,9 @@ def _options(
     """Exact KV-cache memory of LLMs, from their Hugging Face config.json."""
 
 
+from kvcalc.cli_fit import register as register_fit  # noqa: E402  (after the commands)
 
+register_fit(app)
 
 
 def main() -> None:

@@ -21,6 +21,11 @@ class Preset:
     origin: str
     aliases: tuple[str, ...] = ()
     headline: bool = False
+    params: int | None = None  # parameter count of the published checkpoint
+    params_source: str | None = None  # where `params` comes from
+    params_exact: bool = True  # False: a rounded published figure
+    weights_dtype: str | None = None  # storage dtype of the checkpoint, if not torch_dtype
+    weights_note: str | None = None  # what params x dtype misses for this checkpoint
 
     @property
     def path(self) -> Path:
@@ -49,6 +54,11 @@ def all_presets() -> tuple[Preset, ...]:
             origin=row["origin"],
             aliases=tuple(row.get("aliases", ())),
             headline=bool(row.get("headline", False)),
+            params=row.get("params"),
+            params_source=row.get("params_source"),
+            params_exact=bool(row.get("params_exact", True)),
+            weights_dtype=row.get("weights_dtype"),
+            weights_note=row.get("weights_note"),
         )
         for row in index["presets"]
     )

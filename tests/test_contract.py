@@ -153,3 +153,21 @@ def test_every_command_s_json_follows_its_schema(command: str, args: list[str]) 
     result = run_kvcalc(*args)
     assert result.returncode == 0, result.stderr
     jsonschema.validate(json.loads(result.stdout), json.loads(schema.stdout))
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        ("fit", ["fit", "llama-3.3-70b", "--gpu", "h100", "--gpus", "2", "--tp", "2", "--seq",
+                 "32k", "--json"]),
+        ("fit", ["fit", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--seq", "32k", "--json"]),
+        ("gpus", ["gpus", "--json"]),
+        ("compare", ["compare", "llama-3-8b", "deepseek-v3", "--dtype", "bf16,fp8", "--json"]),
+        ("sweep", ["sweep", "llama-3-8b", "--seq", "1k..4k", "--batch", "1,8", "--json"]),
+    ],
+)  # fmt: skip
+def test_planning_json_follows_its_schema(command: str, args: list[str]) -> None:
+    schema = json.loads(run_kvcalc("schema", command).stdout)
+    result = run_kvcalc(*args)
+    assert result.returncode in (0, 4), result.stderr
+    jsonschema.validate(json.loads(result.stdout), schema)

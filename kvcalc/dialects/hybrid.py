@@ -1,4 +1,4 @@
-"""Readers for layouts beyond plain decoder attention: hybrids, per-layer blocks, encoder-decoder."""
+"""Readers beyond plain decoder attention: hybrids, per-layer blocks, encoder-decoder."""
 
 from __future__ import annotations
 

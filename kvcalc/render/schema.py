@@ -9,7 +9,9 @@ from typing import Any
 from kvcalc.errors import InputError
 from kvcalc.render.records import SCHEMA_VERSION
 
-COMMANDS = ("estimate", "speculative", "compare", "sweep", "presets", "inspect", "bench")
+COMMANDS = (
+    "estimate", "speculative", "compare", "sweep", "fit", "gpus", "presets", "inspect", "bench",
+)  # fmt: skip
 
 
 def _record_type(command: str) -> Any:
@@ -22,6 +24,10 @@ def _record_type(command: str) -> Any:
         from kvcalc.render.speculative_view import SpeculationRecord
 
         return SpeculationRecord
+    if command in ("fit", "gpus"):
+        from kvcalc.render.fit_json import FitRecord, GpuRecord
+
+        return FitRecord if command == "fit" else list[GpuRecord]
     if command == "presets":
         from kvcalc.render.presets_table import PresetRecord
 
