@@ -18,6 +18,10 @@ from pathlib import Path
 TARGET_SECONDS = 0.10
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "presets" / "meta-llama__Llama-3.3-70B-Instruct.json"
+TEN_PRESETS = (
+    "llama-3-8b", "llama-3.3-70b", "opt-30b", "mistral-7b", "qwen3-8b", "qwen3-32b",
+    "deepseek-v3", "gpt-oss-120b", "gemma-3-27b", "phi-4",
+)  # fmt: skip
 
 
 def kvcalc_command() -> list[str]:
@@ -62,6 +66,8 @@ def main() -> None:
         ("kvcalc estimate llama-3-8b (table)", [*kvcalc, "estimate", "llama-3-8b"]),
         ("kvcalc estimate ./config.json --json", [*kvcalc, "estimate", str(CONFIG), "--json"]),
         (f"kvcalc estimate {repo_id} --json (cached)", [*kvcalc, "estimate", repo_id, "--json"]),
+        ("kvcalc compare (10 presets) --json", [*kvcalc, "compare", *TEN_PRESETS, "--json"]),
+        ("kvcalc compare (10 presets) (table)", [*kvcalc, "compare", *TEN_PRESETS]),
     ]
     print(f"median of {args.runs} runs; target for a preset --json estimate: {TARGET_SECONDS} s")
     print(f"| {'command':<52} | median s |")
