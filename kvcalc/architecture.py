@@ -102,7 +102,9 @@ class RecurrentState:
 
     A causal convolution over `conv_channels` channels with a kernel of `conv_kernel` taps,
     and a recurrent state of `recurrent_shape` (Mamba2: heads x head dim x state size;
-    gated DeltaNet: value heads x key dim x value dim).
+    gated DeltaNet: value heads x key dim x value dim). Either part may be absent: MiniMax's
+    lightning attention has no convolution (0 channels, kernel 0), LFM2's short convolution
+    no recurrent state (an empty shape).
     """
 
     conv_channels: int
@@ -110,13 +112,18 @@ class RecurrentState:
     recurrent_shape: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        _require_positive("conv_channels", self.conv_channels)
-        _require_positive("conv_kernel", self.conv_kernel)
+        if self.conv_channels or self.conv_kernel:
+            _require_positive("conv_channels", self.conv_channels)
+            _require_positive("conv_kernel", self.conv_kernel)
         for size in self.recurrent_shape:
             _require_positive("recurrent state dimension", size)
+        if not self.conv_channels and not self.recurrent_shape:
+            raise ValueError("a recurrent state needs a convolution or a recurrent part")
 
     @property
     def recurrent_elements(self) -> int:
+        if not self.recurrent_shape:
+            return 0
         elements = 1
         for size in self.recurrent_shape:
             elements *= size
@@ -174,6 +181,9 @@ class Architecture:
     config_dtype: str | None = None
     naive: NaiveDims | None = None
     encoder_tokens: int | None = None  # encoder length of an encoder-decoder model, if fixed
+    # Decoder layers, where groups overlap: a Falcon-H1 or Zamba2 layer holds attention keys
+    # and a state, so it counts in two groups. None: the groups' counts add up to the layers.
+    layer_count: int | None = None
     # Engine-specific behaviours of this family, e.g. "transformers-repeats-kv" (Falcon's
     # new architecture caches K/V broadcast to every query head in transformers).
     quirks: frozenset[str] = frozenset()
@@ -187,10 +197,17 @@ class Architecture:
             raise ValueError("an architecture needs at least one layer that caches")
         if self.max_position_embeddings is not None:
             _require_positive("max_position_embeddings", self.max_position_embeddings)
+        if self.layer_count is not None:
+            _require_positive("layer_count", self.layer_count)
+            if any(group.count > self.layer_count for group in self.groups):
+                raise ValueError("a layer group has more layers than the model")
 
     @property
     def num_layers(self) -> int:
-        return sum(group.count for group in self.groups)
+        # A decoder layer of an encoder-decoder model holds self- and cross-attention.
+        return self.layer_count or sum(
+            group.count for group in self.groups if group.kind is not LayerKind.CROSS
+        )
 
     @property
     def attention(self) -> Attention | None:

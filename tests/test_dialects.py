@@ -292,3 +292,213 @@ def test_qwen_use_sliding_window_caps_layers_from_max_window_layers() -> None:
            "sliding_window": 4096, "max_window_layers": 21}  # fmt: skip
     groups = read_architecture(raw).groups
     assert [(g.kind, g.count) for g in groups] == [(FULL, 21), (SLIDING, 7)]
+
+
+# State-space, linear-attention and KV-sharing families, at published dims (each dict says where
+# they come from) or at the defaults of their transformers 5.23 config class.
+GRANITE_4_H_1B_TYPES = (["mamba"] * 5 + ["attention"] + ["mamba"] * 9 + ["attention"]
+                        + ["mamba"] * 9 + ["attention"] + ["mamba"] * 9 + ["attention"]
+                        + ["mamba"] * 4)  # fmt: skip
+LFM2_8B_A1B_TYPES = [
+    "conv", "conv", "full_attention", "conv", "conv", "conv", "full_attention", "conv",
+    "conv", "conv", "full_attention", "conv", "conv", "conv", "full_attention", "conv",
+    "conv", "conv", "full_attention", "conv", "conv", "full_attention", "conv", "conv",
+]  # fmt: skip
+# MiMo-V2-Flash as a public conversion script lists it: 0 = global attention, 1 = sliding.
+MIMO_V2_PATTERN = [0, 1, 1, 1, 1] + ([0] + [1] * 5) * 7 + [0]
+
+# raw config → [(layer kind, layers, KV heads, K head dim, V head dim, window,
+#                (conv channels, conv kernel, recurrent shape) or None)]
+STATE_FAMILIES = {
+    # state-spaces/mamba-130m-hf: d_model 768, 24 layers, d_state 16, expand 2, d_conv 4.
+    "mamba-130m": (
+        {"model_type": "mamba", "hidden_size": 768, "intermediate_size": 1536,
+         "num_hidden_layers": 24, "state_size": 16, "expand": 2, "conv_kernel": 4},
+        [(STATE, 24, None, None, None, None, (1536, 4, (1536, 16)))]),
+    # Falcon-Mamba at 7B's size: hidden 4096 (inner 8192), 64 layers, d_state 16.
+    "falcon-mamba-7b": (
+        {"model_type": "falcon_mamba", "hidden_size": 4096, "num_hidden_layers": 64,
+         "state_size": 16, "expand": 2, "conv_kernel": 4},
+        [(STATE, 64, None, None, None, None, (8192, 4, (8192, 16)))]),
+    # Mamba-Codestral-7B (Mamba2Config's defaults): 128 heads x 64, d_state 128, 8 groups.
+    "mamba-codestral-7b": (
+        {"model_type": "mamba2", "hidden_size": 4096, "num_hidden_layers": 64, "num_heads": 128,
+         "head_dim": 64, "state_size": 128, "n_groups": 8, "expand": 2, "conv_kernel": 4},
+        [(STATE, 64, None, None, None, None, (8192 + 2 * 8 * 128, 4, (128, 64, 128)))]),
+    # Jamba-v0.1 (JambaConfig's defaults): attention at layers 4, 12, 20, 28 of 32.
+    "jamba-v0.1": (
+        {"model_type": "jamba", "hidden_size": 4096, "num_hidden_layers": 32,
+         "num_attention_heads": 32, "num_key_value_heads": 8, "attn_layer_period": 8,
+         "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2},
+        [(FULL, 4, 8, 128, 128, None, None),
+         (STATE, 28, None, None, None, None, (8192, 4, (8192, 16)))]),
+    # Falcon-H1-0.5B: attention (2 KV heads x 64) and Mamba2 (24 x 64, d_state 128) in all 36.
+    "falcon-h1-0.5b": (
+        {"model_type": "falcon_h1", "hidden_size": 1024, "num_hidden_layers": 36,
+         "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64,
+         "mamba_d_ssm": 1536, "mamba_n_heads": 24, "mamba_d_head": 64, "mamba_n_groups": 1,
+         "mamba_d_state": 128, "mamba_d_conv": 4, "mamba_expand": 2},
+        [(FULL, 36, 2, 64, 64, None, None),
+         (STATE, 36, None, None, None, None, (1536 + 2 * 128, 4, (24, 64, 128)))]),
+    # Granite-4.0-H-1B's hidden size, layer_types, Mamba heads and d_state (as a public test
+    # quotes them): 4 attention layers, 36 Mamba2 (48 heads x 64, d_state 128). Attention heads
+    # are left to GraniteMoeHybridConfig's defaults: 32, no KV key (MHA), 1536 / 32 = 48 wide.
+    "granite-4.0-h-1b": (
+        {"model_type": "granitemoehybrid", "hidden_size": 1536, "num_hidden_layers": 40,
+         "mamba_n_heads": 48, "mamba_d_state": 128, "layer_types": GRANITE_4_H_1B_TYPES},
+        [(FULL, 4, 32, 48, 48, None, None),
+         (STATE, 36, None, None, None, None, (3072 + 2 * 128, 4, (48, 64, 128)))]),
+    # BambaConfig's defaults (128 Mamba heads, d_state 256, 1 group, 32 heads, 8 KV heads) with
+    # attention at layers 9, 18 and 27 of 32.
+    "bamba": (
+        {"model_type": "bamba", "hidden_size": 4096, "num_hidden_layers": 32,
+         "attn_layer_indices": [9, 18, 27]},
+        [(FULL, 3, 8, 128, 128, None, None),
+         (STATE, 29, None, None, None, None, (8192 + 2 * 256, 4, (128, 64, 256)))]),
+    # Zamba2-2.7B (Zamba2Config's defaults): 9 hybrid layers of 54; attention head dim
+    # 2 x 2560 / 32 = 160; Mamba2 8 heads x 640, d_state 64.
+    "zamba2-2.7b": (
+        {"model_type": "zamba2", "hidden_size": 2560, "num_hidden_layers": 54,
+         "num_attention_heads": 32, "n_mamba_heads": 8, "mamba_d_state": 64,
+         "layers_block_type": (["mamba"] + (["mamba"] * 5 + ["hybrid"]) * 7 + ["mamba"] * 4
+                               + ["hybrid"] + ["mamba"] * 3 + ["hybrid"] + ["mamba"] * 2)},
+        [(FULL, 9, 32, 160, 160, None, None),
+         (STATE, 54, None, None, None, None, (5120 + 2 * 64, 4, (8, 640, 64)))]),
+    # MiniMax-Text-01: 80 layers, one softmax layer after every 7 lightning layers; 64 heads x
+    # 128, 8 KV heads; a lightning layer keeps a 64 x 128 x 128 state and no conv.
+    "minimax-text-01": (
+        {"model_type": "minimax", "hidden_size": 6144, "num_hidden_layers": 80,
+         "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 128,
+         "layer_types": (["linear_attention"] * 7 + ["full_attention"]) * 10},
+        [(FULL, 10, 8, 128, 128, None, None),
+         (STATE, 70, None, None, None, None, (0, 0, (64, 128, 128)))]),
+    # LFM2-350M: attention at 2, 5, 8, 10, 12, 14 (16 heads, 8 KV heads); conv 1024 x 3.
+    "lfm2-350m": (
+        {"model_type": "lfm2", "hidden_size": 1024, "num_hidden_layers": 16,
+         "num_attention_heads": 16, "num_key_value_heads": 8, "conv_L_cache": 3,
+         "full_attn_idxs": [2, 5, 8, 10, 12, 14]},
+        [(FULL, 6, 8, 64, 64, None, None), (STATE, 10, None, None, None, None, (1024, 3, ()))]),
+    # LFM2-8B-A1B: layer_types, 32 heads, 8 KV heads, conv 2048 x 3.
+    "lfm2-8b-a1b": (
+        {"model_type": "lfm2_moe", "hidden_size": 2048, "num_hidden_layers": 24,
+         "num_attention_heads": 32, "num_key_value_heads": 8, "conv_L_cache": 3,
+         "layer_types": LFM2_8B_A1B_TYPES},
+        [(FULL, 6, 8, 64, 64, None, None), (STATE, 18, None, None, None, None, (2048, 3, ()))]),
+    # Qwen3.5 (Qwen3_5TextConfig's defaults) inside its multimodal wrapper: every 4th of 32
+    # layers full (4 KV heads x 256); gated DeltaNet 16 key heads x 128, 32 value heads x 128.
+    "qwen3.5": (
+        {"model_type": "qwen3_5", "text_config": {
+            "model_type": "qwen3_5_text", "hidden_size": 4096, "num_hidden_layers": 32,
+            "num_attention_heads": 16, "num_key_value_heads": 4, "head_dim": 256,
+            "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128,
+            "linear_value_head_dim": 128, "linear_num_key_heads": 16,
+            "linear_num_value_heads": 32}},
+        [(FULL, 8, 4, 256, 256, None, None),
+         (STATE, 24, None, None, None, None, (2 * 16 * 128 + 32 * 128, 4, (32, 128, 128)))]),
+    # Kimi-Linear-48B-A3B (KimiLinearConfig's defaults): MLA (512 + 64 latent) every 4th layer
+    # from layer 4; KDA 32 heads x 128: conv over q, k, v, a 128 x 128 state per head.
+    "kimi-linear-48b": (
+        {"model_type": "kimi_linear", "hidden_size": 2304, "num_hidden_layers": 27,
+         "num_attention_heads": 32, "num_key_value_heads": 32, "kv_lora_rank": 512,
+         "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128,
+         "linear_attn_config": {"num_heads": 32, "head_dim": 128, "short_conv_kernel_size": 4}},
+        [(FULL, 6, 32, 192, 128, None, None),
+         (STATE, 21, None, None, None, None, (3 * 32 * 128, 4, (32, 128, 128)))]),
+    # Gemma 3n E4B (Gemma3nTextConfig's defaults): 35 layers, the last 15 KV-shared; of the 20
+    # that store, every 5th is full and the rest slide over 512 tokens.
+    "gemma-3n-e4b": (
+        {"model_type": "gemma3n", "text_config": {
+            "model_type": "gemma3n_text", "hidden_size": 2048, "num_hidden_layers": 35,
+            "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256,
+            "sliding_window": 512, "num_kv_shared_layers": 15}},
+        [(FULL, 4, 2, 256, 256, None, None), (SLIDING, 16, 2, 256, 256, 512, None),
+         (NONE, 15, None, None, None, None, None)]),
+    # MiMo-V2-Flash as a public conversion script lists it: 9 global layers (4 KV heads), 39
+    # sliding (8 KV heads), K 192 / V 128; sliding_window_size 128 (MiMoV2FlashConfig adds the
+    # query: 129, its default).
+    "mimo-v2-flash": (
+        {"model_type": "mimo_v2_flash", "hidden_size": 4096, "num_hidden_layers": 48,
+         "num_attention_heads": 64, "num_key_value_heads": 4, "swa_num_key_value_heads": 8,
+         "head_dim": 192, "v_head_dim": 128, "swa_head_dim": 192, "swa_v_head_dim": 128,
+         "sliding_window_size": 128, "hybrid_layer_pattern": MIMO_V2_PATTERN},
+        [(FULL, 9, 4, 192, 128, None, None), (SLIDING, 39, 8, 192, 128, 129, None)]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(STATE_FAMILIES))
+def test_state_and_sharing_families_read_their_published_layout(name: str) -> None:
+    raw, expected = STATE_FAMILIES[name]
+    architecture = read_architecture(copy.deepcopy(raw))
+    got = [
+        (g.kind, g.count, g.attention and g.attention.num_kv_heads,
+         g.attention and g.attention.k_head_dim, g.attention and g.attention.v_head_dim,
+         g.window_tokens,
+         g.state and (g.state.conv_channels, g.state.conv_kernel, g.state.recurrent_shape))
+        for g in architecture.groups
+    ]  # fmt: skip
+    assert got == expected
+
+
+def test_qwen3_5_layer_types_win_over_full_attention_interval() -> None:
+    raw, _ = STATE_FAMILIES["qwen3.5"]
+    both = copy.deepcopy(raw)
+    text = both["text_config"]
+    assert isinstance(text, dict)
+    text["layer_types"] = ["full_attention" if (i + 1) % 4 == 0 else "linear_attention"
+                           for i in range(32)]  # fmt: skip
+    text["full_attention_interval"] = 4
+    assert read_architecture(both).groups == read_architecture(raw).groups
+
+
+def test_hybrid_layers_count_once() -> None:
+    # Falcon-H1 and Zamba2 layers hold attention keys and a state: two groups, one layer each.
+    for name, layers in (("falcon-h1-0.5b", 36), ("zamba2-2.7b", 54)):
+        architecture = read_architecture(STATE_FAMILIES[name][0])
+        assert architecture.num_layers == layers
+        assert architecture.naive is not None and architecture.naive.num_layers == layers
+
+
+def test_pure_state_models_have_no_attention() -> None:
+    raw, _ = STATE_FAMILIES["mamba-130m"]
+    architecture = read_architecture(raw)
+    assert architecture.attention is None and architecture.naive is None
+
+
+def test_kimi_linear_one_based_layer_lists_equal_layer_types() -> None:
+    raw, _ = STATE_FAMILIES["kimi-linear-48b"]
+    full = [index + 1 for index in range(27) if index and index % 4 == 0]
+    listed = copy.deepcopy(raw)
+    listed["linear_attn_config"].update(  # type: ignore[union-attr]
+        full_attn_layers=full, kda_layers=[n for n in range(1, 28) if n not in full]
+    )
+    assert read_architecture(listed).groups == read_architecture(raw).groups
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        # MiniMax-Text-01's remote-code config: not the native `minimax` dialect.
+        ({"model_type": "minimax_text_01", "num_hidden_layers": 80,
+          "attn_type_list": [0] * 7 + [1]}, "attn_type_list"),
+        ({"model_type": "plamo2", "num_hidden_layers": 32}, "mamba_step"),
+        ({"model_type": "zamba", "num_hidden_layers": 76}, "attn_layer_period"),
+        # Mamba: intermediate_size must be expand x hidden_size (transformers recomputes it).
+        ({"model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 2,
+          "intermediate_size": 1000}, "intermediate_size 1000 is not expand x hidden_size"),
+        ({"model_type": "mamba2", "hidden_size": 4096, "num_hidden_layers": 2, "num_heads": 64},
+         "64 Mamba heads x head dim 64 must equal the Mamba inner width 8192"),
+        ({"model_type": "zamba2", "hidden_size": 2560, "num_hidden_layers": 2},
+         "layers_block_type is missing"),
+        ({"model_type": "granitemoehybrid", "hidden_size": 1536, "num_hidden_layers": 2,
+          "layer_types": ["mamba", "moe_attention"]}, "layer_types must list one of"),
+        ({"model_type": "minimax", "hidden_size": 4096, "num_hidden_layers": 2,
+          "num_attention_heads": 32, "sliding_window": 4096}, "sliding_window on MiniMax"),
+        ({"model_type": "gemma3n_text", "num_hidden_layers": 10, "num_kv_shared_layers": 10},
+         "num_kv_shared_layers must be an integer from 0 to 9"),
+        ({"model_type": "lfm2_moe", "hidden_size": 2048, "num_hidden_layers": 2,
+          "num_attention_heads": 32}, "layer_types is missing"),
+    ],
+)  # fmt: skip
+def test_state_family_refusals_name_the_fields(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read_architecture(raw)

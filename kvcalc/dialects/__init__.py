@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kvcalc.architecture import Architecture, Attention, LayerGroup, LayerKind, NaiveDims
+from kvcalc.dialects.attention import num_layers
 from kvcalc.dialects.families import READERS
 from kvcalc.dialects.fields import ConfigReader
 from kvcalc.errors import ConfigError, UnsupportedConfigError
@@ -17,20 +18,18 @@ _UNMODELLED_TYPES: dict[str, str] = {
         ("m2m_100", "nllb_moe", "blenderbot", "led", "prophetnet", "switch_transformers"),
         "encoder-decoder models (decoder self-attention plus cross-attention over the encoder)",
     ),
-    **dict.fromkeys(
-        ("qwen3_5", "qwen3_5_moe", "kimi_linear", "minimax", "minimax_text_01",
-         "lfm2", "granitemoehybrid"),
-        "hybrid models with linear-attention layers (a constant per-sequence state)",
-    ),
-    **dict.fromkeys(
-        ("mamba", "mamba2", "jamba", "falcon_h1", "falcon_mamba", "zamba",
-         "zamba2", "bamba", "plamo2"),
-        "Mamba state-space layers (a constant per-sequence state)",
-    ),
+    # Remote-code dialects with no native transformers class to check a reading against.
+    "minimax_text_01": "the remote-code dialect's attn_type_list (lightning-attention layers); "
+    "the native model_type 'minimax' (MiniMax-Text-01-hf) is read",
+    "plamo2": "PLaMo 2's Mamba layers (mamba_step, mamba_d_state, mamba_num_heads)",
+    "zamba": "Zamba (v1)'s shared attention over Mamba1 layers (attn_layer_period, "
+    "attn_layer_offset, n_mamba_heads)",
     "deepseek_v4": "compressed attention with per-layer compression ratios",
-    "gemma3n": "KV-shared layers (num_kv_shared_layers)",
     "mllama": "cross-attention layers over image tokens",
 }  # fmt: skip
+
+# Families whose layers each sit in an attention group and a state group.
+_OVERLAPPING_GROUPS = frozenset({"falcon_h1", "zamba2"})
 
 # Keys that change the cache layout; present but not read by a family reader means refusal.
 _LAYOUT_KEYS = (
@@ -66,6 +65,7 @@ def read_architecture(raw: object) -> Architecture:
             config_dtype=_dtype_name(raw, cfg),
             naive=_naive_dims(cfg, groups),
             encoder_tokens=_encoder_tokens(cfg),
+            layer_count=num_layers(cfg) if cfg.model_type in _OVERLAPPING_GROUPS else None,
             quirks=_quirks(cfg),
             provenance=tuple(cfg.provenance),
         )
@@ -87,6 +87,8 @@ def _naive_dims(cfg: ConfigReader, groups: tuple[LayerGroup, ...]) -> NaiveDims 
         dim = hidden // heads if isinstance(hidden, int) and hidden > 0 else attention.k_head_dim
     kv_heads = kv if isinstance(kv, int) and kv > 0 else attention.num_heads
     layers = sum(group.count for group in groups if group.kind is not LayerKind.CROSS)
+    if cfg.model_type in _OVERLAPPING_GROUPS:
+        layers = num_layers(cfg)
     return NaiveDims(layers, kv_heads, max(1, dim))
 
 
@@ -104,9 +106,17 @@ def _quirks(cfg: ConfigReader) -> frozenset[str]:
         "new_decoder_architecture", default=cfg.model_type == "RefinedWeb"
     ):
         quirks.add("transformers-repeats-kv")
-    # vLLM keeps Nemotron-H's SSM state in float32 unless the config says otherwise.
-    if cfg.model_type == "nemotron_h":
+    # vLLM keeps Nemotron-H's SSM state in float32 unless the config says otherwise, KDA's
+    # (Kimi Linear) in float32 by default, and Qwen3.5's as its mamba_ssm_dtype says.
+    if cfg.model_type in ("nemotron_h", "kimi_linear") or (
+        cfg.model_type.startswith("qwen3_5") and cfg.string("mamba_ssm_dtype") == "float32"
+    ):
         quirks.add("vllm-ssm-fp32")
+    # transformers' MiniMax keeps its lightning-attention state in the model dtype.
+    if cfg.model_type == "minimax":
+        quirks.add("transformers-state-model-dtype")
+    if cfg.model_type == "gemma3n_text" and cfg.raw.get("num_kv_shared_layers", 15):
+        quirks.add("kv-shared-layers")
     return frozenset(quirks)
 
 

@@ -19,8 +19,18 @@ from kvcalc.dialects.attention import (
     uniform,
 )
 from kvcalc.dialects.fields import ConfigReader
-from kvcalc.dialects.hybrid import encoder_decoder, gemma4, nemotron_h, nemotron_nas, qwen3_next
+from kvcalc.dialects.hybrid import (
+    encoder_decoder,
+    gated_deltanet,
+    gemma3n,
+    gemma4,
+    mimo_v2,
+    nemotron_h,
+    nemotron_nas,
+)
+from kvcalc.dialects.linear import kimi_linear, lfm2, minimax
 from kvcalc.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
+from kvcalc.dialects.ssm import bamba, falcon_h1, granitemoehybrid, jamba, mamba, mamba2, zamba2
 
 Reader = Callable[[ConfigReader], tuple[LayerGroup, ...]]
 
@@ -241,10 +251,23 @@ READERS: dict[str, Reader] = {
     **dict.fromkeys(
         ("deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "deepseek_v32", "glm_moe_dsa"), mla
     ),
-    "qwen3_next": qwen3_next,
+    "qwen3_next": gated_deltanet(None),
+    **dict.fromkeys(("qwen3_5_text", "qwen3_5_moe_text"), gated_deltanet(4)),
     "nemotron_h": nemotron_h,
     "nemotron-nas": nemotron_nas,
     "gemma4_text": gemma4,
+    "gemma3n_text": gemma3n,
+    **dict.fromkeys(("mimo_v2_flash", "mimo_v2"), mimo_v2),
+    **dict.fromkeys(("mamba", "falcon_mamba"), mamba),
+    "mamba2": mamba2,
+    "jamba": jamba,
+    "falcon_h1": falcon_h1,
+    "bamba": bamba,
+    "granitemoehybrid": granitemoehybrid,
+    "zamba2": zamba2,
+    "kimi_linear": kimi_linear,
+    "minimax": minimax,
+    **dict.fromkeys(("lfm2", "lfm2_moe"), lfm2),
     **dict.fromkeys(("t5", "mt5", "umt5"), encoder_decoder(("num_decoder_layers", "num_layers"),
                                                           ("num_heads",))),
     **dict.fromkeys(("whisper", "bart", "mbart", "marian", "pegasus"),

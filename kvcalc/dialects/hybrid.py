@@ -1,11 +1,12 @@
-"""Readers beyond plain decoder attention: hybrids, per-layer blocks, encoder-decoder."""
+"""Readers for layouts beyond plain decoder attention: hybrids, per-layer blocks, KV sharing,
+encoder-decoder."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
 
-from kvcalc.architecture import Attention, LayerGroup, LayerKind, RecurrentState
+from kvcalc.architecture import LayerGroup, LayerKind
 from kvcalc.dialects.attention import (
     build_attention,
     head_dim,
@@ -14,38 +15,25 @@ from kvcalc.dialects.attention import (
     num_layers,
 )
 from kvcalc.dialects.fields import ConfigReader
-from kvcalc.dialects.patterns import group_layers, kinds_from_layer_types
+from kvcalc.dialects.layers import counted as _counted
+from kvcalc.dialects.layers import make_state as _state
+from kvcalc.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
 
 STATE, NONE, FULL = LayerKind.STATE, LayerKind.NONE, LayerKind.FULL
+Reader = Callable[[ConfigReader], tuple[LayerGroup, ...]]
 
 
-def _state(cfg: ConfigReader, channels: int, kernel: int, shape: tuple[int, ...]) -> RecurrentState:
-    try:
-        return RecurrentState(channels, kernel, shape)
-    except ValueError as error:
-        raise cfg.error(str(error)) from None
+def gated_deltanet(default_interval: int | None) -> Reader:
+    """Qwen3-Next and Qwen3.5: gated DeltaNet layers, every `full_attention_interval`-th layer
+    full (Qwen3.5's config class defaults it to 4; Qwen3-Next's files always say)."""
+
+    def read(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
+        return _gated_deltanet(cfg, default_interval)
+
+    return read
 
 
-def _counted(kinds: list[LayerKind], attention: Attention, state: RecurrentState | None,
-             window: int | None = None) -> tuple[LayerGroup, ...]:  # fmt: skip
-    """Groups in a fixed order (attention first) from a per-layer list of kinds."""
-    counts = Counter(kinds)
-    groups = []
-    for kind in (FULL, LayerKind.SLIDING, STATE, NONE):
-        if counts[kind]:
-            groups.append(
-                LayerGroup(
-                    kind, counts[kind],
-                    attention=attention if kind in (FULL, LayerKind.SLIDING) else None,
-                    window_tokens=window if kind is LayerKind.SLIDING else None,
-                    state=state if kind is STATE else None,
-                )
-            )  # fmt: skip
-    return tuple(groups)
-
-
-def qwen3_next(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
-    """Qwen3-Next: gated DeltaNet layers, every `full_attention_interval`-th layer full."""
+def _gated_deltanet(cfg: ConfigReader, default_interval: int | None) -> tuple[LayerGroup, ...]:
     layers = num_layers(cfg)
     heads = num_heads(cfg)
     attention = build_attention(cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads))
@@ -58,12 +46,16 @@ def qwen3_next(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
                    (value_heads, key_dim, value_dim))  # fmt: skip
     names = cfg.string_list("layer_types")
     if names is None:
-        interval = cfg.positive_int("full attention interval", "full_attention_interval")
+        interval = cfg.positive_int(
+            "full attention interval", "full_attention_interval", default=default_interval
+        )
         kinds = [FULL if (i + 1) % interval == 0 else STATE for i in range(layers)]
     else:
         if len(names) != layers or set(names) - {"full_attention", "linear_attention"}:
             raise cfg.error("layer_types must list full_attention or linear_attention per layer")
         cfg.record("layer kinds", cfg.key_name("layer_types"))
+        if "full_attention_interval" in cfg.raw:  # the config classes ignore it then
+            cfg.record("unused with layer_types", cfg.key_name("full_attention_interval"))
         kinds = [FULL if name == "full_attention" else STATE for name in names]
     return _counted(kinds, attention, state)
 
@@ -141,6 +133,68 @@ def gemma4(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     (full_group, *rest) = group_layers(cfg, kinds, full, window=window)
     sliding_groups = [LayerGroup(g.kind, g.count, sliding, g.window_tokens) for g in rest]
     return (full_group, *sliding_groups)
+
+
+def gemma3n(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
+    """Gemma 3n: 4 sliding layers then 1 full; the last num_kv_shared_layers layers reuse the
+    keys and values of earlier layers and store none (Gemma3nTextConfig defaults: 8 heads,
+    2 KV heads, head_dim 256, window 512, 15 shared layers)."""
+    layers = num_layers(cfg)
+    heads = num_heads(cfg, default=8)
+    kv_heads = cfg.positive_int("KV heads", "num_key_value_heads", default=2)
+    attention = build_attention(cfg, heads, kv_heads, head_dim(cfg, heads, default=256))
+    window = cfg.positive_int("sliding window", "sliding_window", default=512)
+    shared = cfg.raw.get("num_kv_shared_layers", 15)
+    if isinstance(shared, bool) or not isinstance(shared, int) or not 0 <= shared < layers:
+        raise cfg.error(f"num_kv_shared_layers must be an integer from 0 to {layers - 1}")
+    cfg.record("KV-shared layers", cfg.key_name("num_kv_shared_layers"))
+    kinds = kinds_from_layer_types(cfg, layers) or every_nth_full(layers, 5)
+    storing = group_layers(cfg, kinds[: layers - shared], attention, window=window)
+    return (*storing, LayerGroup(NONE, shared)) if shared else storing
+
+
+def mimo_v2(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
+    """MiMo-V2-Flash: full layers and sliding layers with their own KV heads and head dims.
+
+    Sliding layers: swa_num_key_value_heads (else twice num_key_value_heads, as
+    MiMoV2FlashAttention builds them), swa_head_dim / swa_v_head_dim (else the full layers').
+    Window: sliding_window_size + 1 (the query and that many previous tokens), else
+    sliding_window. Kinds: layer_types, else hybrid_layer_pattern (1 = sliding), else layer 0
+    and every 6th layer full (MiMoV2FlashConfig).
+    """
+    layers = num_layers(cfg)
+    heads = num_heads(cfg, default=64)
+    kv_heads = cfg.positive_int("KV heads", "num_key_value_heads", default=4)
+    k_dim = cfg.positive_int("head dim", "head_dim", default=192)
+    v_dim = cfg.positive_int("V head dim", "v_head_dim", default=128)
+    full = build_attention(cfg, heads, kv_heads, k_dim, v_dim)
+    sliding = build_attention(
+        cfg,
+        cfg.positive_int("sliding heads", "swa_num_attention_heads", default=heads),
+        cfg.positive_int("sliding KV heads", "swa_num_key_value_heads", default=2 * kv_heads),
+        cfg.positive_int("sliding head dim", "swa_head_dim", default=k_dim),
+        cfg.positive_int("sliding V head dim", "swa_v_head_dim", default=v_dim),
+    )
+    if cfg.present("sliding_window_size"):
+        window = cfg.positive_int("sliding window", "sliding_window_size") + 1
+    else:
+        window = cfg.positive_int("sliding window", "sliding_window", default=129)
+    kinds = kinds_from_layer_types(cfg, layers)
+    pattern = cfg.raw.get("hybrid_layer_pattern")
+    if kinds is None and pattern is not None:
+        if not isinstance(pattern, list) or len(pattern) != layers or set(pattern) - {0, 1}:
+            raise cfg.error(
+                f"hybrid_layer_pattern must give 0 or 1 for each of the {layers} layers"
+            )
+        cfg.record("layer kinds", cfg.key_name("hybrid_layer_pattern"))
+        kinds = [LayerKind.SLIDING if value else FULL for value in pattern]
+    if kinds is None:
+        kinds = [FULL if i == 0 or (i + 1) % 6 == 0 else LayerKind.SLIDING for i in range(layers)]
+    groups = group_layers(cfg, kinds, full, window=window)
+    return tuple(
+        LayerGroup(g.kind, g.count, sliding, g.window_tokens) if g.window_tokens else g
+        for g in groups
+    )
 
 
 def encoder_decoder(

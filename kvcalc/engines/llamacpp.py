@@ -10,6 +10,8 @@ from kvcalc.kvbytes import GroupBytes, Workload, state_bytes, state_group
 
 PAD = 256  # n_ctx and every cache size are padded to 256 cells
 N_UBATCH = 512  # default micro-batch, added to a sliding window's cells
+# Families whose state rows (n_embd_r, n_embd_s) docs/engines.md §3.6 does not give.
+NO_STATE_RULE = frozenset({"zamba2", "minimax"})
 
 
 def pad(cells: int) -> int:
@@ -50,6 +52,11 @@ def allocate(
                            "iq4_nl"))  # fmt: skip
     if any(group.kind is LayerKind.CROSS for group in architecture.groups):
         raise UnsupportedConfigError("--engine llama.cpp: encoder-decoder caches are not modelled")
+    if architecture.model_type in NO_STATE_RULE:
+        raise UnsupportedConfigError(
+            f"--engine llama.cpp: the recurrent state of model_type {architecture.model_type!r} "
+            "is not modelled"
+        )
     streams = workload.batch
     cells = pad(pad(streams * workload.seq_len) // streams)
     groups: list[GroupBytes] = []

@@ -10,7 +10,11 @@ from kvcalc.errors import UnsupportedConfigError
 from kvcalc.kvbytes import GroupBytes, Workload, state_bytes, state_group
 
 # is_hybrid_swa_model: these size sliding layers in a separate pool by a ratio.
-HYBRID_SWA = frozenset({"gpt_oss", "llama4_text", "gemma4_text", "mimo_v2", "step3p5"})
+HYBRID_SWA = frozenset(
+    {"gpt_oss", "llama4_text", "gemma4_text", "mimo_v2", "mimo_v2_flash", "step3p5"}
+)
+# Families whose state docs/engines.md §2.6 gives: the Mamba2 form, and Qwen3-Next's mapping.
+MAMBA_POOL = frozenset({"qwen3_next", "nemotron_h", "falcon_h1", "granitemoehybrid"})
 
 
 def _refuse_unmodelled(architecture: Architecture) -> None:
@@ -23,6 +27,15 @@ def _refuse_unmodelled(architecture: Architecture) -> None:
         )
     if LayerKind.CROSS in kinds:
         raise UnsupportedConfigError("--engine sglang: encoder-decoder caches are not modelled")
+    if LayerKind.STATE in kinds and architecture.model_type not in MAMBA_POOL:
+        raise UnsupportedConfigError(
+            f"--engine sglang: the Mamba-pool state of model_type {architecture.model_type!r} "
+            "is not modelled"
+        )
+    if "kv-shared-layers" in architecture.quirks:
+        raise UnsupportedConfigError(
+            "--engine sglang: KV-sharing layers (num_kv_shared_layers) are not modelled"
+        )
 
 
 def allocate(

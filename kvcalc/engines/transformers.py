@@ -42,9 +42,13 @@ def _group(
         return GroupBytes(group, 0, 0, 0, "no cache")
     if group.state is not None:
         # LinearAttentionLayer: conv state keeps the whole kernel width, in the model dtype;
-        # the recurrent state comes out of the fp32 scan.
-        per_layer = state_bytes(group.state, group.state.conv_kernel, dtype, FP32)
-        return state_group(group, workload, per_layer, "conv (full kernel) + fp32 state")
+        # the recurrent state comes out of the fp32 scan (MiniMax's lightning attention
+        # computes its state in the model dtype).
+        model_dtype_state = "transformers-state-model-dtype" in architecture.quirks
+        recurrent = dtype if model_dtype_state else FP32
+        per_layer = state_bytes(group.state, group.state.conv_kernel, dtype, recurrent)
+        detail = f"conv (full kernel) + {recurrent.name} state"
+        return state_group(group, workload, per_layer, detail)
     tokens = _tokens(group, architecture, workload)
     return attention_group(group, workload, tokens, _per_layer_token(group, architecture, dtype))
 

@@ -31,6 +31,19 @@ def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -
     return dtype.bytes_for(attention.elements_per_token)
 
 
+def _refuse_unmodelled(architecture: Architecture) -> None:
+    """Layouts whose vLLM allocation docs/engines.md does not give."""
+    if "kv-shared-layers" in architecture.quirks:
+        raise UnsupportedConfigError(
+            "--engine vllm: KV-sharing layers (num_kv_shared_layers) are not modelled"
+        )
+    if architecture.model_type in ("mimo_v2_flash", "mimo_v2"):
+        raise UnsupportedConfigError(
+            "--engine vllm: sliding and full layers with different page sizes are not "
+            "modelled (vLLM scales the block size of the smaller page)"
+        )
+
+
 def _ssm_page(state: RecurrentState, architecture: Architecture, model: CacheDtype) -> int:
     """Mamba page: conv (kernel - 1) x channels and the temporal state, in the model dtype
     (Nemotron-H keeps its SSM state in float32)."""
@@ -63,6 +76,7 @@ def allocate(
 ) -> EngineResult:  # fmt: skip
     """Per request: blocks x block size x page bytes per token, summed over layers."""
     require_dtype("vllm", dtype, allowed=("fp32", "fp16", "bf16", "fp8", "fp8_ds_mla"))
+    _refuse_unmodelled(architecture)
     block = options.block_size or DEFAULT_BLOCK
     notes: list[str] = []
     # Chunked local attention turns the hybrid KV-cache manager off: every layer is full.

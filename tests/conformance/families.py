@@ -40,6 +40,8 @@ class Family:
     reason: str = ""
     #: What the family is here to exercise.
     covers: str = ""
+    #: False to build the config exactly as `load` gives it (when `derive` already made it small).
+    shrink: bool = True
 
     def load(self, configs_dir: Path = SHARED_CONFIGS) -> Config:
         """The config dict to measure (a fresh copy each call)."""
@@ -327,8 +329,10 @@ EXTRA_FAMILIES: tuple[Family, ...] = (
 
 
 def by_name(name: str) -> Family:
-    """The family called `name`, from either list."""
-    for family in (*FAMILIES, *EXTRA_FAMILIES):
+    """The family called `name`, from any list."""
+    from tests.conformance.hybrid_families import HYBRID_FAMILIES
+
+    for family in (*FAMILIES, *EXTRA_FAMILIES, *HYBRID_FAMILIES):
         if family.name == name:
             return family
     raise KeyError(name)

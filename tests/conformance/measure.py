@@ -599,7 +599,8 @@ def measure_grid(
         )
         with torch.no_grad():
             outputs = model(**inputs, use_cache=True)
-        cache = outputs.past_key_values
+        # Mamba-only models return their cache as `cache_params`.
+        cache = getattr(outputs, "past_key_values", None) or getattr(outputs, "cache_params", None)
         if cache is None:
             raise RuntimeError(f"{type(model).__name__} returned no past_key_values")
         layers, total, storage = walk_cache(cache)

@@ -14,6 +14,7 @@ import pytest
 
 from kvcalc import estimate
 from tests.conformance.families import EXTRA_FAMILIES, FAMILIES, Family
+from tests.conformance.hybrid_families import HYBRID_FAMILIES
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -24,10 +25,14 @@ from tests.conformance.measure import measure_grid
 POINTS = [(5, 1), (300, 2)]
 ABOVE = {"gpt_oss": [(129, 1), (130, 2)], "gemma3_text": [(1023, 1), (1030, 1)],
          "gemma3_text-27b": [(1030, 1)], "gemma2": [(4100, 1)], "llama4_text": [(8200, 1)],
-         "gemma4_text": [(1030, 1)]}  # fmt: skip
+         "gemma4_text": [(1030, 1)], "gemma3n_text": [(520, 1)]}  # fmt: skip
+# Families whose state-space scan runs step by step (or in 256-token chunks) on the CPU: a state
+# does not grow with the prompt, so a short second point keeps the run quick.
+SHORT = {"mamba", "falcon_mamba", "jamba", "granitemoehybrid", "kimi_linear"}
 # Families kvcalc refuses, with the reason it gives.
 REFUSED = {"deepseek_v4": "compressed attention"}
-MEASURED = [f for f in (*FAMILIES, *EXTRA_FAMILIES) if f.supported and f.name not in REFUSED]
+MEASURED = [f for f in (*FAMILIES, *EXTRA_FAMILIES, *HYBRID_FAMILIES)
+            if f.supported and f.name not in REFUSED]  # fmt: skip
 
 
 def kvcalc_bytes(config: dict[str, object], tmp: Path, seq: int, batch: int,
@@ -40,8 +45,9 @@ def kvcalc_bytes(config: dict[str, object], tmp: Path, seq: int, batch: int,
 
 @pytest.mark.parametrize("family", MEASURED, ids=lambda family: family.name)
 def test_transformers_engine_equals_the_measured_cache(family: Family, tmp_path: Path) -> None:
-    points = POINTS + ABOVE.get(family.name, [])
-    for measured in measure_grid(family.load(), points):
+    points = [(5, 1), (40, 2)] if family.name in SHORT else POINTS
+    for measured in measure_grid(family.load(), points + ABOVE.get(family.name, []),
+                                 shrink=family.shrink):  # fmt: skip
         encoder = measured.enc_seq if measured.enc_seq is not None else None
         if family.name == "t5":
             encoder = measured.enc_seq or measured.seq
