@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from kvcalc import __version__
+from kvcalc.cli_options import (
+    BatchOpt,
+    BlockSizeOpt,
+    DtypeOpt,
+    EncSeqOpt,
+    EngineOpt,
+    FormatOpt,
+    JsonOpt,
+    ModelArg,
+    OutputFormat,
+    QuietOpt,
+    RevisionOpt,
+    SeqOpt,
+    TimeoutOpt,
+    TokenOpt,
+    Units,
+    UnitsOpt,
+)
 from kvcalc.errors import ExitCode, KvcalcError
 from kvcalc.sources import HubOptions
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class Units(str, Enum):
-    auto = "auto"
-    gib = "gib"
-    gb = "gb"
-    bytes = "bytes"
-
 
 app = typer.Typer(
     name="kvcalc",
@@ -36,67 +39,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-ModelArg = Annotated[
-    str, typer.Argument(help="Preset name, hub id (org/name), config.json or model folder.")
-]
-SeqOpt = Annotated[
-    str,
-    typer.Option(
-        "--seq", "-s", help="Tokens per sequence: 8192, 8k (8,192), 128k, 1m, or max (the model's)."
-    ),
-]
-BatchOpt = Annotated[str, typer.Option("--batch", "-b", help="Sequences held at once.")]
-DtypeOpt = Annotated[
-    str,
-    typer.Option(
-        "--dtype", "-d", help="Cache dtype: auto (the config's), fp32, fp16, bf16, fp8, int8, int4."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (same as --format json).")]
-FormatOpt = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
-]
-UnitsOpt = Annotated[
-    Units,
-    typer.Option(
-        "--units",
-        help="Units of sizes in tables (auto: GiB and GB and bytes).",
-        case_sensitive=False,
-    ),
-]
-QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Print only the total in bytes: one integer.")
-]
-RevisionOpt = Annotated[
-    str | None, typer.Option("--revision", help="Hub branch, tag or commit.", show_default=False)
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token", help="Hub token (default: HF_TOKEN or the saved login).", show_default=False
-    ),
-]
-EngineOpt = Annotated[
-    str,
-    typer.Option(
-        "--engine", "-e",
-        help="Whose allocation: default, transformers, vllm, sglang, llama.cpp, naive.",
-    ),
-]  # fmt: skip
-EncSeqOpt = Annotated[
-    str | None,
-    typer.Option("--enc-seq", help="Encoder tokens, for encoder-decoder models.",
-                 show_default=False),
-]  # fmt: skip
-BlockSizeOpt = Annotated[
-    str | None,
-    typer.Option("--block-size", help="vLLM block size / SGLang page size (engine default).",
-                 show_default=False),
-]  # fmt: skip
-TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", help="Seconds to wait for the hub.", min=0.1)
-]
 
 
 @app.command()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from kvcalc.cli_options import JsonOpt, RevisionOpt, TokenOpt
 from kvcalc.sources import HubOptions
 
 GpuOpt = Annotated[
@@ -48,15 +49,6 @@ ParamsOpt = Annotated[
 UtilOpt = Annotated[
     str, typer.Option("--util", help="Share of each GPU's memory the engine may use, (0, 1].")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
-RevisionOpt = Annotated[
-    str | None, typer.Option("--revision", help="Hub branch, tag or commit.", show_default=False)
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option("--token", help="Hub token (default: HF_TOKEN or the saved login).",
-                 show_default=False),
-]  # fmt: skip
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per hub request.", min=0.1)]
 
 
