@@ -11,7 +11,15 @@ from kvcalc.architecture import Architecture, LayerKind
 from kvcalc.dtypes import CacheDtype, parse_dtype
 from kvcalc.errors import InputError
 from kvcalc.estimation import LoadedModel, load_model, resolve_dtype, resolve_seq
-from kvcalc.fit import FitReport, Parallelism, fit_report, parse_util, plan_parallelism, validate
+from kvcalc.fit import (
+    Draft,
+    FitReport,
+    Parallelism,
+    fit_report,
+    parse_util,
+    plan_parallelism,
+    validate,
+)
 from kvcalc.gpus import Gpu, custom_gpu, find_gpu
 from kvcalc.hub import HubUnavailableError
 from kvcalc.presets import Preset, find_preset
@@ -71,6 +79,8 @@ def fit(
     params: int | str | None = None,
     util: str | Fraction = "0.9",
     hub: HubOptions | None = None,
+    draft: str | os.PathLike[str] | LoadedModel | None = None,
+    spec_tokens: int = 4,
 ) -> Fit:
     """Whether `batch` sequences of `seq` tokens of `model` fit on `gpus` GPUs."""
     hub = hub or HubOptions()
@@ -90,13 +100,35 @@ def fit(
     weights = resolve_weights(
         loaded.source, architecture, dtype=weights_dtype, params=params, hub=hub
     )
+    plan, draft_notes = _draft(draft, spec_tokens, dtype, weights_dtype, hub)
     report = fit_report(
         architecture, kv_dtype, par, gpu_bytes=device.memory_bytes, util=fraction,
-        weights_bytes=weights.total_bytes, batch=batch_size, seq_len=seq_len,
+        weights_bytes=weights.total_bytes, batch=batch_size, seq_len=seq_len, draft=plan,
     )  # fmt: skip
-    notes = dict.fromkeys((*loaded.source.notes, *dtype_notes, *seq_notes, *weights.notes,
-                           *parallel_notes(architecture, par), BUDGET_RULE))  # fmt: skip
+    notes = dict.fromkeys((
+        *loaded.source.notes, *dtype_notes, *seq_notes, *weights.notes, *draft_notes,
+        *parallel_notes(architecture, par), BUDGET_RULE,
+    ))  # fmt: skip
     return Fit(loaded.source, architecture, device, kv_dtype, weights, report, tuple(notes))
+
+
+def _draft(
+    draft: str | os.PathLike[str] | LoadedModel | None, spec_tokens: int, dtype: str,
+    weights_dtype: str, hub: HubOptions,
+) -> tuple[Draft | None, tuple[str, ...]]:  # fmt: skip
+    """The draft of speculative decoding: its architecture, cache dtype and weights."""
+    if draft is None:
+        return None, ()
+    if isinstance(spec_tokens, bool) or spec_tokens <= 0:
+        raise InputError(f"--spec-tokens must be a positive integer, got {spec_tokens!r}")
+    loaded = draft if isinstance(draft, LoadedModel) else load_model(draft, hub)
+    draft_dtype, notes = resolve_dtype(dtype, loaded.architecture)
+    weights = resolve_weights(loaded.source, loaded.architecture, dtype=weights_dtype,
+                              params=None, hub=hub)  # fmt: skip
+    note = (f"draft {loaded.source.name}: served on the same GPUs with the same TP/PP split; "
+            f"both caches hold seq + {spec_tokens} tokens")  # fmt: skip
+    plan = Draft(loaded.architecture, draft_dtype, spec_tokens, weights.total_bytes)
+    return plan, (*loaded.source.notes, *notes, *weights.notes, note)
 
 
 def resolve_weights(

@@ -68,6 +68,17 @@ def fit(
     params: ParamsOpt = None,
     util: UtilOpt = "0.9",
     as_json: JsonOpt = False,
+    draft: Annotated[
+        str | None,
+        typer.Option(
+            "--draft",
+            help="Draft model for speculative decoding, on the same GPUs.",
+            show_default=False,
+        ),
+    ] = None,
+    spec_tokens: Annotated[
+        int, typer.Option("--spec-tokens", help="Tokens the draft proposes per step.")
+    ] = 4,
     revision: RevisionOpt = None,
     token: TokenOpt = None,
     timeout: TimeoutOpt = 10.0,
@@ -88,7 +99,7 @@ def fit(
     result = run_fit(
         model, gpu=gpu, gpu_memory=gpu_memory, gpus=gpus, tp=tp, pp=pp, seq=seq, batch=batch,
         dtype=dtype, weights_dtype=weights_dtype, params=params, util=util,
-        hub=HubOptions(revision, token, timeout),
+        hub=HubOptions(revision, token, timeout), draft=draft, spec_tokens=spec_tokens,
     )  # fmt: skip
     for note in result.notes:
         typer.echo(f"kvcalc: note: {note}", err=True)

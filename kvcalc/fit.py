@@ -136,6 +136,30 @@ def request_bytes_per_gpu(
     return total
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A speculative-decoding draft served on the same GPUs with the same TP and PP split."""
+
+    architecture: Architecture
+    dtype: CacheDtype
+    spec_tokens: int
+    weights_bytes: int
+
+
+def serving_bytes_per_gpu(
+    architecture: Architecture, dtype: CacheDtype, par: Parallelism, seq_len: int,
+    draft: Draft | None = None,
+) -> int:  # fmt: skip
+    """One sequence on the busiest GPU; with a draft, both caches hold seq + K tokens (the
+    target writes K slots ahead while verifying, the draft has proposed K)."""
+    if draft is None:
+        return request_bytes_per_gpu(architecture, dtype, par, seq_len)
+    ahead = seq_len + draft.spec_tokens
+    return request_bytes_per_gpu(architecture, dtype, par, ahead) + request_bytes_per_gpu(
+        draft.architecture, draft.dtype, par, ahead
+    )
+
+
 def usable_bytes(gpu_bytes: int, util: Fraction) -> int:
     """floor(gpu_bytes x util): the memory an engine may use, as vLLM's --gpu-memory-utilization."""
     return gpu_bytes * util.numerator // util.denominator
@@ -166,6 +190,8 @@ class FitReport:
     kv_bytes_per_request: int  # busiest GPU, one sequence of seq_len tokens
     max_batch: int | None  # whole deployment at seq_len; None: a request needs no bytes
     max_seq_len: int | None  # by memory, at this batch; None: windows cap every layer
+    speculative_bytes_per_request: int = 0  # of kv_bytes_per_request: draft and K slots
+    draft_weights_bytes_per_gpu: int = 0  # of weights_bytes_per_gpu
 
     @property
     def usable_bytes(self) -> int:
@@ -195,8 +221,9 @@ class FitReport:
 
 
 def longest_seq(
-    architecture: Architecture, dtype: CacheDtype, par: Parallelism, batch: int, budget: int
-) -> int | None:
+    architecture: Architecture, dtype: CacheDtype, par: Parallelism, batch: int, budget: int,
+    draft: Draft | None = None,
+) -> int | None:  # fmt: skip
     """The longest sequence such that `batch` of them fit in `budget` bytes on the busiest GPU.
 
     Exact: a doubling then a binary search over seq with `request_bytes_per_gpu`, which grows
@@ -205,16 +232,17 @@ def longest_seq(
     """
 
     def fits(seq: int) -> bool:
-        return batch * request_bytes_per_gpu(architecture, dtype, par, seq) <= budget
+        return batch * serving_bytes_per_gpu(architecture, dtype, par, seq, draft) <= budget
 
     if not fits(1):
         return 0
-    if any(group.kind is LayerKind.FULL for group in architecture.groups):
+    groups = (*architecture.groups, *(draft.architecture.groups if draft else ()))
+    if any(group.kind is LayerKind.FULL for group in groups):
         low, high = 1, 2
         while fits(high):
             low, high = high, high * 2
     else:
-        windows = [g.window_tokens or 1 for g in architecture.groups if g.kind in WINDOWED]
+        windows = [g.window_tokens or 1 for g in groups if g.kind in WINDOWED]
         low, high = 1, max(windows, default=1)
         if fits(high):
             return None
@@ -234,11 +262,18 @@ def fit_report(
     weights_bytes: int,
     batch: int,
     seq_len: int,
+    draft: Draft | None = None,
 ) -> FitReport:
     """The fit of `batch` sequences of `seq_len` tokens; weights split evenly over tp x pp."""
     validate(architecture, dtype, par)
-    weights_per_gpu = -(-weights_bytes // (par.tp * par.pp))
-    per_request = request_bytes_per_gpu(architecture, dtype, par, seq_len)
+    shards = par.tp * par.pp
+    draft_weights = 0
+    if draft is not None:
+        validate(draft.architecture, draft.dtype, par)
+        draft_weights = -(-draft.weights_bytes // shards)
+    weights_per_gpu = -(-weights_bytes // shards) + draft_weights
+    per_request = serving_bytes_per_gpu(architecture, dtype, par, seq_len, draft)
+    plain = request_bytes_per_gpu(architecture, dtype, par, seq_len)
     budget = usable_bytes(gpu_bytes, util) - weights_per_gpu
     per_replica = -(-batch // par.replicas)
     most = None if per_request == 0 else max(0, budget) // per_request * par.replicas
@@ -252,5 +287,7 @@ def fit_report(
         kv_bytes_per_token=request_bytes_per_gpu(architecture, dtype, par, 1),
         kv_bytes_per_request=per_request,
         max_batch=most,
-        max_seq_len=longest_seq(architecture, dtype, par, per_replica, budget),
+        max_seq_len=longest_seq(architecture, dtype, par, per_replica, budget, draft),
+        speculative_bytes_per_request=per_request - plain,
+        draft_weights_bytes_per_gpu=draft_weights,
     )

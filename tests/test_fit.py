@@ -286,3 +286,22 @@ def test_fit_modules_import_nothing_heavy() -> None:
     ).stdout.split()  # fmt: skip
     heavy = {"rich", "huggingface_hub", "pydantic", "numpy"}
     assert not {name.split(".")[0] for name in loaded} & heavy
+
+
+def test_fit_with_a_speculative_draft() -> None:
+    import json as json_module
+
+    from tests.helpers import run_kvcalc as run
+
+    result = run("fit", "llama-3.1-70b", "--gpu", "h100", "--gpus", "2", "--tp", "2", "--seq",
+                 "8k", "--draft", "llama-3.2-1b", "--spec-tokens", "4", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json_module.loads(result.stdout)
+    # target per GPU: 80 layers x 4 KV heads x 128 x 2 x 2 B = 163,840 B per token, at 8k + 4;
+    # draft Llama 3.2 1B per GPU: 16 layers x 4 KV heads x 64 x 2 x 2 B = 16,384 B per token.
+    assert data["kv_bytes_per_request_per_gpu"] == 8196 * 163_840 + 8196 * 16_384
+    assert data["speculative_kv_bytes_per_request_per_gpu"] == 4 * 163_840 + 8196 * 16_384
+    assert "draft llama-3.2-1b" in result.stderr
+    bad = run("fit", "llama-3.1-70b", "--gpu", "h100", "--draft", "llama-3.2-1b",
+              "--spec-tokens", "0")  # fmt: skip
+    assert bad.returncode == 1 and "--spec-tokens must be a positive integer" in bad.stderr

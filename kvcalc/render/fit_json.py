@@ -65,6 +65,8 @@ class FitRecord(TypedDict):
     max_seq_len_by_memory: int | None
     max_position_embeddings: int | None
     fits: bool
+    speculative_kv_bytes_per_request_per_gpu: int
+    draft_weights_bytes_per_gpu: int
     budget_rule: str
     notes: list[str]
 
@@ -122,6 +124,8 @@ def fit_record(result: Fit) -> FitRecord:
         "max_seq_len_by_memory": by_memory,
         "max_position_embeddings": limit,
         "fits": report.fits,
+        "speculative_kv_bytes_per_request_per_gpu": report.speculative_bytes_per_request,
+        "draft_weights_bytes_per_gpu": report.draft_weights_bytes_per_gpu,
         "budget_rule": BUDGET_RULE,
         "notes": list(result.notes),
     }

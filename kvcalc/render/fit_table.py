@@ -42,6 +42,13 @@ def _rows(result: Fit) -> list[tuple[str, str]]:
     if longest and limit and longest > limit:
         longest_text += f" (the model's own limit is {limit:,})"
     batch_text = "no limit" if report.max_batch is None else f"{report.max_batch:,}"
+    speculation = (
+        [("Speculative decoding", f"{size_text(report.speculative_bytes_per_request)} per request "
+          f"(draft cache + write-ahead slots), draft weights "
+          f"{size_text(report.draft_weights_bytes_per_gpu)} per GPU, both included above")]
+        if report.draft_weights_bytes_per_gpu or report.speculative_bytes_per_request
+        else []
+    )  # fmt: skip
     return [
         ("Model", f"{result.source.name} ({result.source.kind}: {result.source.location})"),
         ("GPU", f"{result.gpu.label} · {size_text(result.gpu.memory_bytes)}"),
@@ -55,6 +62,7 @@ def _rows(result: Fit) -> list[tuple[str, str]]:
                            f"{report.seq_len:,} tokens"),
         ("KV per GPU", f"{size_text(report.kv_bytes)} for batch {report.batch_per_replica:,}"
                        " per replica"),
+        *speculation,
         ("Free per GPU", size_text(report.free_bytes)),
         (f"Largest batch at {report.seq_len:,}", batch_text),
         (f"Longest context at batch {report.batch:,}", longest_text),
