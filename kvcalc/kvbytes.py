@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kvcalc.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
@@ -82,6 +83,27 @@ def state_group(group: LayerGroup, workload: Workload, per_layer: int, detail: s
     return GroupBytes(group, 0, 0, workload.batch * group.count * per_layer, detail)
 
 
+StateRule = Callable[[RecurrentState], tuple[int, str]]
+AttentionRule = Callable[[LayerGroup], GroupBytes]
+
+
+def size_groups(
+    architecture: Architecture, workload: Workload, state: StateRule, attention: AttentionRule
+) -> tuple[GroupBytes, ...]:
+    """Every group sized by its kind: nothing for cache-less layers, `state` (bytes per layer
+    and sequence, and how) for constant-state layers, `attention` for the rest."""
+    groups = []
+    for group in architecture.groups:
+        if group.kind is LayerKind.NONE:
+            groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
+        elif group.state is not None:
+            per_layer, detail = state(group.state)
+            groups.append(state_group(group, workload, per_layer, detail))
+        else:
+            groups.append(attention(group))
+    return tuple(groups)
+
+
 def cache_bytes(
     architecture: Architecture, workload: Workload, dtype: CacheDtype, model_dtype: CacheDtype
 ) -> tuple[GroupBytes, ...]:
@@ -91,19 +113,17 @@ def cache_bytes(
     encoder's tokens; MLA its latent; a linear-attention or Mamba layer its conv window
     (kernel - 1 inputs, model dtype) and recurrent state (fp32), once per sequence.
     """
-    groups = []
-    for group in architecture.groups:
-        if group.kind is LayerKind.STATE and group.state is not None:
-            per_layer = state_bytes(group.state, group.state.conv_kernel - 1, model_dtype, FP32)
-            groups.append(state_group(group, workload, per_layer, "conv (kernel - 1) + fp32 state"))
-        elif group.kind is LayerKind.NONE:
-            groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
-        else:
-            tokens = (
-                encoder_tokens(architecture, workload)
-                if group.kind is LayerKind.CROSS
-                else tokens_held(group, workload.seq_len)
-            )
-            per_layer = layer_bytes_per_token(group, dtype)
-            groups.append(attention_group(group, workload, tokens, per_layer))
-    return tuple(groups)
+
+    def state(recurrent: RecurrentState) -> tuple[int, str]:
+        size = state_bytes(recurrent, recurrent.conv_kernel - 1, model_dtype, FP32)
+        return size, "conv (kernel - 1) + fp32 state"
+
+    def attention(group: LayerGroup) -> GroupBytes:
+        tokens = (
+            encoder_tokens(architecture, workload)
+            if group.kind is LayerKind.CROSS
+            else tokens_held(group, workload.seq_len)
+        )
+        return attention_group(group, workload, tokens, layer_bytes_per_token(group, dtype))
+
+    return size_groups(architecture, workload, state, attention)

@@ -6,7 +6,7 @@ from kvcalc.architecture import Architecture, LayerGroup, LayerKind
 from kvcalc.dtypes import FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
 from kvcalc.errors import InputError, UnsupportedConfigError
-from kvcalc.kvbytes import GroupBytes, Workload, state_bytes, state_group
+from kvcalc.kvbytes import GroupBytes, Workload, size_groups, state_bytes
 
 PAD = 256  # n_ctx and every cache size are padded to 256 cells
 N_UBATCH = 512  # default micro-batch, added to a sliding window's cells
@@ -59,19 +59,19 @@ def allocate(
         )
     streams = workload.batch
     cells = pad(pad(streams * workload.seq_len) // streams)
-    groups: list[GroupBytes] = []
-    for group in architecture.groups:
-        if group.kind is LayerKind.NONE:
-            groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
-        elif group.state is not None:
-            per_layer = state_bytes(group.state, group.state.conv_kernel - 1, FP32, FP32)
-            groups.append(state_group(group, workload, per_layer, "f32 r and s rows"))
-        else:
-            held = cells
-            if group.window_tokens is not None:
-                held = pad(min(cells, group.window_tokens + N_UBATCH))
-            per_token = group.count * _layer_row(group, dtype)
-            groups.append(GroupBytes(group, held, per_token, streams * held * per_token,
-                                     f"{held:,} cells per sequence"))  # fmt: skip
+
+    def attention(group: LayerGroup) -> GroupBytes:
+        held = cells
+        if group.window_tokens is not None:
+            held = pad(min(cells, group.window_tokens + N_UBATCH))
+        per_token = group.count * _layer_row(group, dtype)
+        return GroupBytes(group, held, per_token, streams * held * per_token,
+                          f"{held:,} cells per sequence")  # fmt: skip
+
+    groups = size_groups(
+        architecture, workload,
+        lambda state: (state_bytes(state, state.conv_kernel - 1, FP32, FP32), "f32 r and s rows"),
+        attention,
+    )  # fmt: skip
     note = f"llama.cpp: n_ctx padded to {PAD}: {cells:,} cells per sequence, {streams} stream(s)"
-    return EngineResult(tuple(groups), (note,))
+    return EngineResult(groups, (note,))

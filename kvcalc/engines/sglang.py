@@ -7,7 +7,7 @@ from kvcalc.dtypes import BF16, FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
 from kvcalc.engines.vllm import cdiv, page_per_token
 from kvcalc.errors import UnsupportedConfigError
-from kvcalc.kvbytes import GroupBytes, Workload, state_bytes, state_group
+from kvcalc.kvbytes import GroupBytes, Workload, size_groups, state_bytes
 
 # is_hybrid_swa_model: these size sliding layers in a separate pool by a ratio.
 HYBRID_SWA = frozenset(
@@ -49,16 +49,12 @@ def allocate(
     _refuse_unmodelled(architecture)
     page = options.block_size or 1
     slots = cdiv(workload.seq_len, page) * page
-    groups: list[GroupBytes] = []
-    for group in architecture.groups:
-        if group.kind is LayerKind.NONE:
-            groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
-        elif group.state is not None:
-            per_layer = state_bytes(group.state, group.state.conv_kernel - 1, BF16, FP32)
-            groups.append(state_group(group, workload, per_layer, "1 Mamba-pool slot"))
-        else:
-            groups.append(_attention(group, workload, dtype, slots, page))
-    return EngineResult(tuple(groups))
+    groups = size_groups(
+        architecture, workload,
+        lambda state: (state_bytes(state, state.conv_kernel - 1, BF16, FP32), "1 Mamba-pool slot"),
+        lambda group: _attention(group, workload, dtype, slots, page),
+    )  # fmt: skip
+    return EngineResult(groups)
 
 
 def _attention(

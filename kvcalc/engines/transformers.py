@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from kvcalc.architecture import Architecture, LayerGroup, LayerKind
+from kvcalc.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.dtypes import FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
 from kvcalc.kvbytes import (
     GroupBytes,
+    StateRule,
     Workload,
     attention_group,
     encoder_tokens,
+    size_groups,
     state_bytes,
-    state_group,
 )
 
 
@@ -35,22 +36,18 @@ def _per_layer_token(group: LayerGroup, architecture: Architecture, dtype: Cache
     return dtype.bytes_for(attention.elements_per_token)
 
 
-def _group(
-    group: LayerGroup, architecture: Architecture, workload: Workload, dtype: CacheDtype
-) -> GroupBytes:
-    if group.kind is LayerKind.NONE:
-        return GroupBytes(group, 0, 0, 0, "no cache")
-    if group.state is not None:
-        # LinearAttentionLayer: conv state keeps the whole kernel width, in the model dtype;
-        # the recurrent state comes out of the fp32 scan (MiniMax's lightning attention
-        # computes its state in the model dtype).
-        model_dtype_state = "transformers-state-model-dtype" in architecture.quirks
-        recurrent = dtype if model_dtype_state else FP32
-        per_layer = state_bytes(group.state, group.state.conv_kernel, dtype, recurrent)
-        detail = f"conv (full kernel) + {recurrent.name} state"
-        return state_group(group, workload, per_layer, detail)
-    tokens = _tokens(group, architecture, workload)
-    return attention_group(group, workload, tokens, _per_layer_token(group, architecture, dtype))
+def _state(architecture: Architecture, dtype: CacheDtype) -> StateRule:
+    """LinearAttentionLayer: conv state keeps the whole kernel width, in the model dtype; the
+    recurrent state comes out of the fp32 scan (MiniMax's lightning attention computes its
+    state in the model dtype)."""
+    model_dtype_state = "transformers-state-model-dtype" in architecture.quirks
+    recurrent = dtype if model_dtype_state else FP32
+
+    def size(state: RecurrentState) -> tuple[int, str]:
+        per_layer = state_bytes(state, state.conv_kernel, dtype, recurrent)
+        return per_layer, f"conv (full kernel) + {recurrent.name} state"
+
+    return size
 
 
 def allocate(
@@ -59,6 +56,10 @@ def allocate(
 ) -> EngineResult:  # fmt: skip
     """The cache tensors' bytes; the cache dtype is the model dtype (fp32, fp16 or bf16)."""
     require_dtype("transformers", dtype, allowed=("fp32", "fp16", "bf16"))
-    return EngineResult(
-        tuple(_group(g, architecture, workload, dtype) for g in architecture.groups)
-    )
+
+    def attention(group: LayerGroup) -> GroupBytes:
+        tokens = _tokens(group, architecture, workload)
+        per_layer = _per_layer_token(group, architecture, dtype)
+        return attention_group(group, workload, tokens, per_layer)
+
+    return EngineResult(size_groups(architecture, workload, _state(architecture, dtype), attention))

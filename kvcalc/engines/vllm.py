@@ -6,7 +6,7 @@ from kvcalc.architecture import Architecture, LayerGroup, LayerKind, RecurrentSt
 from kvcalc.dtypes import FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
 from kvcalc.errors import UnsupportedConfigError
-from kvcalc.kvbytes import GroupBytes, Workload, encoder_tokens, state_bytes, state_group
+from kvcalc.kvbytes import GroupBytes, Workload, encoder_tokens, size_groups, state_bytes
 
 DEFAULT_BLOCK = 16  # CacheConfig.DEFAULT_BLOCK_SIZE
 DS_MLA_ROW = 656  # fp8_ds_mla: 512 fp8 values + 16 B of scales + 64 bf16 RoPE values
@@ -96,16 +96,12 @@ def allocate(
             state_page = block * attention_page  # Mamba pages are padded to the attention page
             notes.append(f"vllm: hybrid model, attention block size aligned to {block} tokens "
                          "(prefix caching off: one state block per request)")  # fmt: skip
-    groups = []
-    for group in architecture.groups:
-        if group.kind is LayerKind.NONE:
-            groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
-        elif group.state is not None:
-            groups.append(state_group(group, workload, state_page, "1 state block per request"))
-        else:
-            groups.append(_attention(group, architecture, workload, block, pages[id(group)],
-                                     promote))  # fmt: skip
-    return EngineResult(tuple(groups), tuple(notes))
+    groups = size_groups(
+        architecture, workload,
+        lambda state: (state_page, "1 state block per request"),
+        lambda group: _attention(group, architecture, workload, block, pages[id(group)], promote),
+    )  # fmt: skip
+    return EngineResult(groups, tuple(notes))
 
 
 def _attention(
