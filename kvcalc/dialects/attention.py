@@ -60,6 +60,12 @@ def build_attention(
         raise cfg.error(str(error)) from None
 
 
+def standard_attention(cfg: ConfigReader) -> Attention:
+    """Heads, KV heads (absent: MHA) and head dim (absent: hidden / heads) in Llama-style keys."""
+    heads = num_heads(cfg)
+    return build_attention(cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads))
+
+
 def mla_attention(cfg: ConfigReader) -> Attention:
     """DeepSeek-style latent attention: kv_lora_rank + qk_rope_head_dim cached per token."""
     heads = num_heads(cfg)

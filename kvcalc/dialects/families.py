@@ -16,6 +16,7 @@ from kvcalc.dialects.attention import (
     mla_attention,
     num_heads,
     num_layers,
+    standard_attention,
     uniform,
 )
 from kvcalc.dialects.fields import ConfigReader
@@ -38,8 +39,7 @@ Reader = Callable[[ConfigReader], tuple[LayerGroup, ...]]
 def standard(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     """Llama-style keys; no num_key_value_heads means MHA; layer_types if given."""
     layers = num_layers(cfg)
-    heads = num_heads(cfg)
-    attention = build_attention(cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads))
+    attention = standard_attention(cfg)
     kinds = kinds_from_layer_types(cfg, layers)
     if kinds is None:
         return uniform(layers, attention)
@@ -127,8 +127,7 @@ def alternating(period: int, defaults: dict[str, int] | None = None) -> Reader:
 def llama4_text(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     """Llama 4: chunked attention on RoPE layers; every 4th layer (NoPE) attends globally."""
     layers = num_layers(cfg)
-    heads = num_heads(cfg)
-    attention = build_attention(cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads))
+    attention = standard_attention(cfg)
     chunk = cfg.optional_positive_int("attention chunk", "attention_chunk_size")
     kinds = kinds_from_layer_types(cfg, layers)
     if kinds is None:
