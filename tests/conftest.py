@@ -1,4 +1,4 @@
-"""Shared fixtures: the real configs beside the repository."""
+"""Shared fixtures: the real configs in tests/fixtures/configs."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from tests.helpers import SHARED_CONFIGS
 
 
 def shared_config(name: str) -> dict[str, object]:
-    """A verbatim config from ../shared/configs; skips where that folder is not present."""
+    """A verbatim config from tests/fixtures/configs."""
     path = SHARED_CONFIGS / name
-    if not path.exists():
-        pytest.skip(f"{SHARED_CONFIGS} is not beside this checkout")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
@@ -23,5 +21,5 @@ def shared_config(name: str) -> dict[str, object]:
 def shared_config_path(name: str) -> Path:
     path = SHARED_CONFIGS / name
     if not path.exists():
-        pytest.skip(f"{SHARED_CONFIGS} is not beside this checkout")
+        raise FileNotFoundError(path)
     return path

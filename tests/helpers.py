@@ -9,7 +9,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_CONFIGS = ROOT.parent / "shared" / "configs"
+# Real config.json files, copied into the repository with their origins (fixtures/configs/INDEX.md).
+SHARED_CONFIGS = ROOT / "tests" / "fixtures" / "configs"
 # An empty HF cache, so that no test depends on what this machine has downloaded.
 EMPTY_HF_HOME = tempfile.mkdtemp(prefix="kvcalc-hf-home-")
 

@@ -100,7 +100,7 @@ def test_engine_dtype_refusals(engine: str, dtype: str, message: str) -> None:
     assert message in result.stderr
 
 
-CONFIGS = sorted(SHARED_CONFIGS.rglob("*.json")) if SHARED_CONFIGS.exists() else []
+CONFIGS = sorted(SHARED_CONFIGS.rglob("*.json"))
 
 
 @pytest.mark.skipif(not CONFIGS, reason="shared configs not present")

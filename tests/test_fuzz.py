@@ -15,7 +15,7 @@ from kvcalc.errors import KvcalcError
 from kvcalc.kvbytes import Workload, cache_bytes
 from tests.helpers import SHARED_CONFIGS
 
-CONFIGS = sorted(SHARED_CONFIGS.rglob("*.json")) if SHARED_CONFIGS.exists() else []
+CONFIGS = sorted(SHARED_CONFIGS.rglob("*.json"))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False)
     | st.text(max_size=12),

@@ -1,10 +1,10 @@
 """The model families the conformance suite measures, each tied to a real config.
 
-Every family names a file in `../shared/configs` (see `INDEX.md` there). Where the file cannot be
+Every family names a file in `tests/fixtures/configs` (see `INDEX.md` there). Where the file cannot be
 built as it is, `tweak` says what was changed and `derive` does it. Four families have no file
 there (OPT, GPT-BigCode, GPT-NeoX, BLOOM); their dicts below are typed from the values those
 models publish in their `config.json` on the Hub, not copied from a file, and `source` says so.
-Replace them with verbatim files when such files are added to the shared folder.
+Replace them with verbatim files when such files are added to tests/fixtures/configs.
 
 `supported` is False for a family this `transformers` cannot build without remote code (which the
 suite never runs).
@@ -29,7 +29,7 @@ class Family:
     """One family of models, and the real config that stands for it."""
 
     name: str
-    #: Path under the shared configs folder, or a description of the published dims used.
+    #: Path under tests/fixtures/configs, or a description of the published dims used.
     source: str
     #: What was changed from the file, or "" when the file is used verbatim.
     tweak: str = ""
@@ -84,7 +84,7 @@ def _refinedweb_to_falcon(data: Config) -> Config:
     return out
 
 
-# Published dims, for families with no file in the shared configs folder.
+# Published dims, for families with no file in tests/fixtures/configs.
 
 OPT_125M: Config = {
     "_name_or_path": "facebook/opt-125m",

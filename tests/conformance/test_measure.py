@@ -19,12 +19,6 @@ from tests.conformance.measure import (
     measure,
     shrink_config,
 )
-from tests.helpers import SHARED_CONFIGS
-
-needs_configs = pytest.mark.skipif(
-    not SHARED_CONFIGS.is_dir(), reason=f"{SHARED_CONFIGS} is not beside this checkout"
-)
-
 
 def test_layers_to_keep_periodic_and_not() -> None:
     assert layers_to_keep(["a"] * 32) == 2
@@ -36,7 +30,6 @@ def test_layers_to_keep_periodic_and_not() -> None:
     assert layers_to_keep(["a"]) == 1
 
 
-@needs_configs
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f.supported], ids=lambda f: f.name)
 def test_shrink_keeps_every_cache_attribute(family: Family) -> None:
     original = family.load()
@@ -46,7 +39,6 @@ def test_shrink_keeps_every_cache_attribute(family: Family) -> None:
     assert shrink_config(shrunk) == shrunk, "a shrunk config is already as small as it gets"
 
 
-@needs_configs
 def test_sliding_layers_keep_window_minus_one() -> None:
     m = measure(by_name("gpt_oss").load(), seq=130, batch=2)
     sliding, full = m.layers
@@ -57,7 +49,6 @@ def test_sliding_layers_keep_window_minus_one() -> None:
     assert m.storage_bytes == 2 * 2 * 8 * 64 * 2 * (130 + 130)
 
 
-@needs_configs
 def test_mla_caches_the_latent() -> None:
     m = measure(by_name("deepseek_v2").load(), seq=7, batch=3)
     assert [(t.name, t.shape) for t in m.layers[0].tensors] == [
@@ -67,7 +58,6 @@ def test_mla_caches_the_latent() -> None:
     assert m.bytes == len(m.layers) * 3 * 7 * (512 + 64) * 2
 
 
-@needs_configs
 def test_encoder_decoder_cross_attention() -> None:
     m = measure(by_name("t5").load(), seq=5, batch=2, enc_seq=11, dtype="float32")
     parts = [(layer.part, layer.tensor("values").shape) for layer in m.layers]  # type: ignore[union-attr]
