@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kvcalc.grid import parse_batches, parse_seqs  # noqa: E402
-from kvcalc.planning import load_models, sweep  # noqa: E402
+from kvcalc.planning.compare import load_models, sweep  # noqa: E402
+from kvcalc.planning.grid import parse_batches, parse_seqs  # noqa: E402
 from kvcalc.render.rows_format import render_json_rows, render_sweep_csv  # noqa: E402
 
 TARGET_SECONDS = 1.0

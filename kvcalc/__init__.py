@@ -1,8 +1,8 @@
 """kvcalc: exact KV-cache memory of large language models, from their config.json."""
 
-from kvcalc.architecture import Architecture, Attention, AttentionKind, LayerGroup, LayerKind
 from kvcalc.errors import KvcalcError
-from kvcalc.estimation import Estimate, estimate, load_model
+from kvcalc.model.architecture import Architecture, Attention, AttentionKind, LayerGroup, LayerKind
+from kvcalc.planning.estimation import Estimate, estimate, load_model
 
 __all__ = [
     "Architecture",

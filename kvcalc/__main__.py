@@ -1,5 +1,5 @@
 """`python -m kvcalc`."""
 
-from kvcalc.cli import main
+from kvcalc.cli.main import main
 
 main()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kvcalc.architecture import Architecture, Attention, LayerGroup, LayerKind
-from kvcalc.dtypes import BF16, FP8, FP16, FP32, INT4, parse_dtype
-from kvcalc.kvbytes import Workload, cache_bytes, tokens_held
+from kvcalc.engines.kvbytes import Workload, cache_bytes, tokens_held
+from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
+from kvcalc.model.dtypes import BF16, FP8, FP16, FP32, INT4, parse_dtype
 from kvcalc.units import parse_tokens
 
 

@@ -12,8 +12,8 @@ import pytest
 from rich.console import Console
 
 from kvcalc.errors import InputError
-from kvcalc.estimation import load_model
-from kvcalc.planning import ModelFailure, compare, failure_lines
+from kvcalc.planning.compare import ModelFailure, compare, failure_lines
+from kvcalc.planning.estimation import load_model
 from kvcalc.render.compare_table import BAR_WIDTH, change_text, format_tokens, render_compare
 from kvcalc.render.csv_format import COLUMNS
 from tests.helpers import run_kvcalc

@@ -10,9 +10,9 @@ import copy
 
 import pytest
 
-from kvcalc.architecture import LayerKind
-from kvcalc.dialects import read_architecture
 from kvcalc.errors import ConfigError, UnsupportedConfigError
+from kvcalc.model.architecture import LayerKind
+from kvcalc.model.dialects import read_architecture
 from tests.conftest import shared_config
 
 FULL, SLIDING, CHUNKED = LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED

@@ -12,19 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvcalc.architecture import (
-    Architecture,
-    Attention,
-    LayerGroup,
-    LayerKind,
-    MlaDims,
-    RecurrentState,
-)
-from kvcalc.capacity import fit
-from kvcalc.dtypes import BF16, FP16
-from kvcalc.errors import InputError, UnsupportedConfigError
-from kvcalc.estimation import load_model
-from kvcalc.fit import (
+from kvcalc.engines.parallel import (
     Parallelism,
     longest_seq,
     parse_util,
@@ -32,7 +20,19 @@ from kvcalc.fit import (
     request_bytes_per_gpu,
     usable_bytes,
 )
-from kvcalc.gpus import CATALOGUE, find_gpu
+from kvcalc.errors import InputError, UnsupportedConfigError
+from kvcalc.model.architecture import (
+    Architecture,
+    Attention,
+    LayerGroup,
+    LayerKind,
+    MlaDims,
+    RecurrentState,
+)
+from kvcalc.model.dtypes import BF16, FP16
+from kvcalc.planning.estimation import load_model
+from kvcalc.planning.fit import fit
+from kvcalc.planning.gpus import CATALOGUE, find_gpu
 from tests.helpers import ROOT, run_kvcalc
 
 H100 = 81559 * 1024**2  # nvidia-smi's 81559 MiB
@@ -278,8 +278,9 @@ def test_gpus_lists_the_catalogue() -> None:
 
 
 def test_fit_modules_import_nothing_heavy() -> None:
-    code = ("import kvcalc.cli_fit, kvcalc.capacity, kvcalc.fit, kvcalc.gpus, kvcalc.weights, "
-            "kvcalc.weights_hub, sys; print(' '.join(sorted(sys.modules)))")  # fmt: skip
+    code = ("import kvcalc.cli.fit, kvcalc.planning.fit, kvcalc.engines.parallel, "
+            "kvcalc.planning.gpus, kvcalc.sources.weights, kvcalc.sources.weights_hub, sys; "
+            "print(' '.join(sorted(sys.modules)))")  # fmt: skip
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},

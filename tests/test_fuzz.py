@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kvcalc.dialects import read_architecture
-from kvcalc.dtypes import BF16
+from kvcalc.engines.kvbytes import Workload, cache_bytes
 from kvcalc.errors import KvcalcError
-from kvcalc.kvbytes import Workload, cache_bytes
+from kvcalc.model.dialects import read_architecture
+from kvcalc.model.dtypes import BF16
 from tests.helpers import SHARED_CONFIGS
 
 CONFIGS = sorted(SHARED_CONFIGS.rglob("*.json"))
@@ -99,7 +99,7 @@ def run_main(argv: list[str]) -> tuple[int, str, str]:
     import io
     import sys
 
-    from kvcalc.cli import main
+    from kvcalc.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     saved = sys.argv

@@ -25,8 +25,9 @@ def modules_after(code: str) -> set[str]:
 
 def test_core_imports_only_the_standard_library() -> None:
     loaded = modules_after(
-        "import kvcalc, kvcalc.architecture, kvcalc.kvbytes, kvcalc.dtypes, kvcalc.units, "
-        "kvcalc.errors, kvcalc.dialects, kvcalc.estimation, kvcalc.sources"
+        "import kvcalc, kvcalc.model.architecture, kvcalc.engines.kvbytes, kvcalc.model.dtypes, "
+        "kvcalc.units, kvcalc.errors, kvcalc.model.dialects, kvcalc.planning.estimation, "
+        "kvcalc.sources.resolve"
     )
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
@@ -35,7 +36,7 @@ def test_preset_estimate_as_json_loads_neither_rich_nor_the_hub_client() -> None
     loaded = modules_after(
         "import sys\n"
         "sys.argv = ['kvcalc', 'estimate', 'llama-3-8b', '--json']\n"
-        "from kvcalc.cli import main\n"
+        "from kvcalc.cli.main import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass"
     )
     assert "kvcalc" in loaded

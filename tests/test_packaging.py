@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kvcalc.presets import all_presets, presets_dir
+from kvcalc.sources.presets import all_presets, presets_dir
 from tests.helpers import ROOT
 
 
@@ -64,7 +64,8 @@ def test_installed_wheel_finds_its_presets_from_another_directory(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["total_bytes"] == 1_073_741_824
     located = subprocess.run(
-        [sys.executable, "-c", "from kvcalc.presets import presets_dir; print(presets_dir())"],
+        [sys.executable, "-c",
+         "from kvcalc.sources.presets import presets_dir; print(presets_dir())"],
         capture_output=True, text=True, cwd=elsewhere, env={"PYTHONPATH": str(site)}, check=True,
     )  # fmt: skip
     assert located.stdout.strip() == str(site / "kvcalc" / "_presets")

@@ -96,7 +96,7 @@ def test_without_matplotlib_a_one_line_install_hint(monkeypatch, tmp_path: Path)
     with pytest.raises(KvcalcError) as raised:
         check_plot_output(tmp_path / "kv.png")
     assert str(raised.value) == PLOT_HINT
-    script = ("import sys; sys.modules['matplotlib'] = None; from kvcalc.cli import main; "
+    script = ("import sys; sys.modules['matplotlib'] = None; from kvcalc.cli.main import main; "
               "sys.argv = ['kvcalc', 'plot', 'llama-3-8b', '-o', 'kv.png']; main()")  # fmt: skip
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             cwd=tmp_path, env={"PYTHONPATH": str(ROOT)}, check=False)  # fmt: skip

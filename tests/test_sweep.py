@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvcalc.errors import InputError
-from kvcalc.estimation import estimate, load_model
-from kvcalc.grid import parse_batches, parse_seqs
-from kvcalc.planning import load_models, sweep
+from kvcalc.planning.compare import load_models, sweep
+from kvcalc.planning.estimation import estimate, load_model
+from kvcalc.planning.grid import parse_batches, parse_seqs
 from kvcalc.render import rows_format
 from kvcalc.render.csv_format import COLUMNS
 from tests.helpers import ROOT, run_kvcalc

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kvcalc.errors import ConfigError, InputError
-from kvcalc.presets import all_presets
-from kvcalc.weights import local_weights, parse_params, read_header
+from kvcalc.sources.presets import all_presets
+from kvcalc.sources.weights import local_weights, parse_params, read_header
 from tests.helpers import ROOT, run_kvcalc
 from tests.hubserver import HubContext, build_safetensors
 

@@ -16,8 +16,8 @@ from kvcalc.bench.timing import (
     measure_speculative,
     probe_lengths,
 )
-from kvcalc.dtypes import parse_dtype
 from kvcalc.errors import ExitCode, InputError, KvcalcError
+from kvcalc.model.dtypes import parse_dtype
 
 # Small enough that the default run takes a few seconds on two cores.
 DEFAULT_SEQS = (256, 512, 1024, 2048)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kvcalc.architecture import Architecture
-from kvcalc.dtypes import CacheDtype
+from kvcalc.engines.kvbytes import GroupBytes, Workload, cache_bytes
 from kvcalc.errors import InputError
-from kvcalc.kvbytes import GroupBytes, Workload, cache_bytes
+from kvcalc.model.architecture import Architecture
+from kvcalc.model.dtypes import CacheDtype
 
 ENGINES = ("default", "transformers", "vllm", "sglang", "llama.cpp", "naive")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kvcalc.architecture import Architecture, LayerGroup, LayerKind
-from kvcalc.dtypes import FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from kvcalc.engines.kvbytes import GroupBytes, Workload, size_groups, state_bytes
 from kvcalc.errors import InputError, UnsupportedConfigError
-from kvcalc.kvbytes import GroupBytes, Workload, size_groups, state_bytes
+from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind
+from kvcalc.model.dtypes import FP32, CacheDtype
 
 PAD = 256  # n_ctx and every cache size are padded to 256 cells
 N_UBATCH = 512  # default micro-batch, added to a sliding window's cells

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kvcalc.architecture import Architecture, Attention, LayerGroup, LayerKind
-from kvcalc.dtypes import CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from kvcalc.engines.kvbytes import Workload, attention_group
 from kvcalc.errors import UnsupportedConfigError
-from kvcalc.kvbytes import Workload, attention_group
+from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
+from kvcalc.model.dtypes import CacheDtype
 
 
 def allocate(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from kvcalc.architecture import Architecture, LayerGroup, LayerKind
-from kvcalc.dtypes import BF16, FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from kvcalc.engines.kvbytes import GroupBytes, Workload, size_groups, state_bytes
 from kvcalc.engines.vllm import cdiv, page_per_token
 from kvcalc.errors import UnsupportedConfigError
-from kvcalc.kvbytes import GroupBytes, Workload, size_groups, state_bytes
+from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind
+from kvcalc.model.dtypes import BF16, FP32, CacheDtype
 
 # is_hybrid_swa_model: these size sliding layers in a separate pool by a ratio.
 HYBRID_SWA = frozenset(

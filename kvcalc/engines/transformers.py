@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from kvcalc.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
-from kvcalc.dtypes import FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
-from kvcalc.kvbytes import (
+from kvcalc.engines.kvbytes import (
     GroupBytes,
     StateRule,
     Workload,
@@ -14,6 +12,8 @@ from kvcalc.kvbytes import (
     size_groups,
     state_bytes,
 )
+from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
+from kvcalc.model.dtypes import FP32, CacheDtype
 
 
 def _tokens(group: LayerGroup, architecture: Architecture, workload: Workload) -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kvcalc.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
-from kvcalc.dtypes import FP32, CacheDtype
 from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from kvcalc.engines.kvbytes import GroupBytes, Workload, encoder_tokens, size_groups, state_bytes
 from kvcalc.errors import UnsupportedConfigError
-from kvcalc.kvbytes import GroupBytes, Workload, encoder_tokens, size_groups, state_bytes
+from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
+from kvcalc.model.dtypes import FP32, CacheDtype
 
 DEFAULT_BLOCK = 16  # CacheConfig.DEFAULT_BLOCK_SIZE
 DS_MLA_ROW = 656  # fp8_ds_mla: 512 fp8 values + 16 B of scales + 64 bf16 RoPE values

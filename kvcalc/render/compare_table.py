@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from kvcalc.grid import SeqValue
-from kvcalc.planning import CompareRow, SweepRow
+from kvcalc.planning.compare import CompareRow, SweepRow
+from kvcalc.planning.grid import SeqValue
 from kvcalc.render.console import stdout_console, table_box
 from kvcalc.units import format_bytes, format_gb, format_gib
 

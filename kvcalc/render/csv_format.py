@@ -6,7 +6,7 @@ import csv
 import sys
 from collections.abc import Iterable
 
-from kvcalc.estimation import Estimate
+from kvcalc.planning.estimation import Estimate
 from kvcalc.render.records import estimate_record
 
 COLUMNS = (

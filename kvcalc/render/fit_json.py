@@ -7,8 +7,8 @@ import sys
 
 from typing_extensions import TypedDict  # pydantic reads it for `kvcalc schema`
 
-from kvcalc.capacity import BUDGET_RULE, Fit
-from kvcalc.gpus import CATALOGUE, Gpu
+from kvcalc.planning.fit import BUDGET_RULE, Fit
+from kvcalc.planning.gpus import CATALOGUE, Gpu
 
 SCHEMA_VERSION = 1
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kvcalc.capacity import Fit
-from kvcalc.gpus import CATALOGUE
+from kvcalc.planning.fit import Fit
+from kvcalc.planning.gpus import CATALOGUE
 from kvcalc.render.console import stdout_console, table_box
 from kvcalc.units import format_bytes, format_size
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kvcalc.estimation import Estimate
-from kvcalc.kvbytes import GroupBytes
+from kvcalc.engines.kvbytes import GroupBytes
+from kvcalc.planning.estimation import Estimate
 
 
 def _factors(group: GroupBytes, estimate: Estimate) -> list[object]:

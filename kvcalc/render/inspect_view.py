@@ -8,8 +8,8 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from kvcalc.architecture import LayerGroup
-from kvcalc.estimation import LoadedModel
+from kvcalc.model.architecture import LayerGroup
+from kvcalc.planning.estimation import LoadedModel
 
 
 def group_record(group: LayerGroup) -> dict[str, Any]:

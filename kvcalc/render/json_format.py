@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from kvcalc.estimation import Estimate
+from kvcalc.planning.estimation import Estimate
 from kvcalc.render.records import estimate_record
 
 

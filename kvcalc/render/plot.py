@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kvcalc.errors import InputError, KvcalcError
-from kvcalc.planning import CompareRow
+from kvcalc.planning.compare import CompareRow
 from kvcalc.render.compare_table import format_tokens
 from kvcalc.units import GIB
 

@@ -7,9 +7,9 @@ import sys
 
 from typing_extensions import TypedDict
 
-from kvcalc.dialects import read_architecture
-from kvcalc.presets import Preset, all_presets
-from kvcalc.sources import read_config_file
+from kvcalc.model.dialects import read_architecture
+from kvcalc.sources.presets import Preset, all_presets
+from kvcalc.sources.resolve import read_config_file
 
 
 class PresetRecord(TypedDict):

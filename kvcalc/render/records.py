@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kvcalc.architecture import Attention
-from kvcalc.estimation import Estimate
-from kvcalc.kvbytes import GroupBytes
+from kvcalc.engines.kvbytes import GroupBytes
+from kvcalc.model.architecture import Attention
+from kvcalc.planning.estimation import Estimate
 from kvcalc.render.formula import formula
 
 if TYPE_CHECKING:

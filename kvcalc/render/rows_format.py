@@ -9,8 +9,8 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from kvcalc.estimation import Estimate
-from kvcalc.planning import SweepRow
+from kvcalc.planning.compare import SweepRow
+from kvcalc.planning.estimation import Estimate
 from kvcalc.render.csv_format import COLUMNS, csv_row
 from kvcalc.render.records import estimate_record
 

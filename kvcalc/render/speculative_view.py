@@ -7,9 +7,9 @@ import sys
 
 from typing_extensions import TypedDict
 
+from kvcalc.planning.speculative import Speculation
 from kvcalc.render.record_types import EstimateRecord
 from kvcalc.render.records import estimate_record
-from kvcalc.speculative import Speculation
 from kvcalc.units import format_bytes, format_size
 
 

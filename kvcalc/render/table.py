@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kvcalc.engines import SEMANTICS
-from kvcalc.estimation import Estimate
-from kvcalc.kvbytes import GroupBytes
+from kvcalc.engines.kvbytes import GroupBytes
+from kvcalc.planning.estimation import Estimate
 from kvcalc.render.console import stdout_console, table_box
 from kvcalc.render.formula import group_formula
 from kvcalc.units import format_bytes, format_gb, format_gib, format_size

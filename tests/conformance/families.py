@@ -1,9 +1,10 @@
 """The model families the conformance suite measures, each tied to a real config.
 
-Every family names a file in `tests/fixtures/configs` (see `INDEX.md` there). Where the file cannot be
-built as it is, `tweak` says what was changed and `derive` does it. Four families have no file
-there (OPT, GPT-BigCode, GPT-NeoX, BLOOM); their dicts below are typed from the values those
-models publish in their `config.json` on the Hub, not copied from a file, and `source` says so.
+Every family names a file in `tests/fixtures/configs` (see `INDEX.md` there). Where the file
+cannot be built as it is, `tweak` says what was changed and `derive` does it. Four families
+have no file there (OPT, GPT-BigCode, GPT-NeoX, BLOOM); their dicts below are typed from the
+values those models publish in their `config.json` on the Hub, not copied from a file, and
+`source` says so.
 Replace them with verbatim files when such files are added to tests/fixtures/configs.
 
 `supported` is False for a family this `transformers` cannot build without remote code (which the

@@ -20,6 +20,7 @@ from tests.conformance.measure import (
     shrink_config,
 )
 
+
 def test_layers_to_keep_periodic_and_not() -> None:
     assert layers_to_keep(["a"] * 32) == 2
     assert layers_to_keep(["s", "f"] * 18) == 2

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kvcalc.architecture import LayerGroup, LayerKind
-from kvcalc.dialects.attention import (
+from kvcalc.model.architecture import LayerGroup, LayerKind
+from kvcalc.model.dialects.attention import (
     build_attention,
     head_dim,
     kv_heads_or_heads,
@@ -19,8 +19,8 @@ from kvcalc.dialects.attention import (
     standard_attention,
     uniform,
 )
-from kvcalc.dialects.fields import ConfigReader
-from kvcalc.dialects.hybrid import (
+from kvcalc.model.dialects.fields import ConfigReader
+from kvcalc.model.dialects.hybrid import (
     encoder_decoder,
     gated_deltanet,
     gemma3n,
@@ -29,9 +29,17 @@ from kvcalc.dialects.hybrid import (
     nemotron_h,
     nemotron_nas,
 )
-from kvcalc.dialects.linear import kimi_linear, lfm2, minimax
-from kvcalc.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
-from kvcalc.dialects.ssm import bamba, falcon_h1, granitemoehybrid, jamba, mamba, mamba2, zamba2
+from kvcalc.model.dialects.linear import kimi_linear, lfm2, minimax
+from kvcalc.model.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
+from kvcalc.model.dialects.ssm import (
+    bamba,
+    falcon_h1,
+    granitemoehybrid,
+    jamba,
+    mamba,
+    mamba2,
+    zamba2,
+)
 
 Reader = Callable[[ConfigReader], tuple[LayerGroup, ...]]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kvcalc.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
-from kvcalc.dtypes import FP32, CacheDtype
 from kvcalc.errors import InputError
+from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
+from kvcalc.model.dtypes import FP32, CacheDtype
 
 
 @dataclass(frozen=True)

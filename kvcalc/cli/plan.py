@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kvcalc.cli_options import (
+from kvcalc.cli.options import (
     BatchesOpt,
     BatchOpt,
     DtypesOpt,
@@ -25,8 +25,8 @@ from kvcalc.cli_options import (
 )
 
 if TYPE_CHECKING:
-    from kvcalc.estimation import Estimate, LoadedModel
-    from kvcalc.planning import ModelFailure
+    from kvcalc.planning.compare import ModelFailure
+    from kvcalc.planning.estimation import Estimate, LoadedModel
 
 COMPARE_SEQS = "8k,32k,128k"
 SWEEP_SEQS = "1k..128k"
@@ -51,8 +51,8 @@ PlotOutputOpt = Annotated[
 
 def _dtypes(texts: list[str] | None) -> tuple[str, ...]:
     """Dtype names checked before any model is loaded; `auto` stays for each model to resolve."""
-    from kvcalc.dtypes import parse_dtype
-    from kvcalc.grid import parse_names
+    from kvcalc.model.dtypes import parse_dtype
+    from kvcalc.planning.grid import parse_names
 
     names = parse_names(texts or ["auto"], what="--dtype")
     for name in names:
@@ -64,14 +64,14 @@ def _dtypes(texts: list[str] | None) -> tuple[str, ...]:
 def _load(
     models: Sequence[str], token: str | None, timeout: float
 ) -> list[LoadedModel | ModelFailure]:
-    from kvcalc.planning import load_models
-    from kvcalc.sources import HubOptions
+    from kvcalc.planning.compare import load_models
+    from kvcalc.sources.resolve import HubOptions
 
     return load_models(models, HubOptions(None, token, timeout))
 
 
 def _say_notes(estimates: Sequence[Estimate]) -> None:
-    from kvcalc.planning import model_notes
+    from kvcalc.planning.compare import model_notes
 
     for note in model_notes(estimates):
         typer.echo(f"kvcalc: note: {note}", err=True)
@@ -79,7 +79,7 @@ def _say_notes(estimates: Sequence[Estimate]) -> None:
 
 def _exit_for(failures: Sequence[ModelFailure]) -> None:
     """A line per failure, after the others' output; exit with the first failure's code."""
-    from kvcalc.planning import failure_lines
+    from kvcalc.planning.compare import failure_lines
 
     if os.environ.get("KVCALC_DEBUG"):
         import traceback
@@ -125,8 +125,8 @@ def compare(
 
     Example: kvcalc compare llama-3-8b qwen3-8b --dtype bf16,fp8 --seq 8k,128k
     """
-    from kvcalc import planning
-    from kvcalc.grid import parse_seqs
+    from kvcalc.planning import compare as planning
+    from kvcalc.planning.grid import parse_seqs
     from kvcalc.units import parse_count
 
     dtypes, seqs = _dtypes(dtype), parse_seqs(seq or [COMPARE_SEQS])
@@ -170,8 +170,8 @@ def sweep(
 
     Example: kvcalc sweep llama-3-8b --seq 1k..128k --batch 1,8,32 --dtype fp8
     """
-    from kvcalc import planning
-    from kvcalc.grid import parse_batches, parse_seqs
+    from kvcalc.planning import compare as planning
+    from kvcalc.planning.grid import parse_batches, parse_seqs
 
     dtypes, seqs = _dtypes(dtype), parse_seqs(seq or [SWEEP_SEQS])
     batches = parse_batches(batch or ["1"])
@@ -212,8 +212,8 @@ def plot(
 
     Example: kvcalc plot llama-3-8b qwen3-8b --gpu-memory 80GiB -o kv.png
     """
-    from kvcalc import planning
-    from kvcalc.grid import parse_names, parse_seqs
+    from kvcalc.planning import compare as planning
+    from kvcalc.planning.grid import parse_names, parse_seqs
     from kvcalc.render.plot import check_plot_output, write_plot
     from kvcalc.sizes import parse_size
     from kvcalc.units import parse_count

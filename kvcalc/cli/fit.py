@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from kvcalc.cli_options import JsonOpt, RevisionOpt, TokenOpt
-from kvcalc.sources import HubOptions
+from kvcalc.cli.options import JsonOpt, RevisionOpt, TokenOpt
+from kvcalc.sources.resolve import HubOptions
 
 GpuOpt = Annotated[
     str | None,
@@ -92,9 +92,9 @@ def fit(
 
     Example: kvcalc fit llama-3.3-70b --gpu h100 --gpus 2 --tp 2 --seq 32k
     """
-    from kvcalc.capacity import fit as run_fit
-    from kvcalc.capacity import shortfall
     from kvcalc.errors import DoesNotFitError
+    from kvcalc.planning.fit import fit as run_fit
+    from kvcalc.planning.fit import shortfall
 
     result = run_fit(
         model, gpu=gpu, gpu_memory=gpu_memory, gpus=gpus, tp=tp, pp=pp, seq=seq, batch=batch,

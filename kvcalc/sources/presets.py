@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # kvcalc/
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Preset:
 
 def presets_dir() -> Path:
     """`kvcalc/_presets` in an installed wheel; the top-level `presets/` in a source tree."""
-    installed = _HERE / "_presets"
-    return installed if installed.is_dir() else _HERE.parent / "presets"
+    installed = _PACKAGE / "_presets"
+    return installed if installed.is_dir() else _PACKAGE.parent / "presets"
 
 
 @cache

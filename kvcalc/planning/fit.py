@@ -1,4 +1,4 @@
-"""A fit request end to end: the model, the GPU, the weights, then kvcalc.fit's arithmetic."""
+"""A fit request end to end: the model, the GPU, the weights, then the engine's sizing rule."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from kvcalc.architecture import Architecture, LayerKind
-from kvcalc.dtypes import CacheDtype, parse_dtype
-from kvcalc.errors import InputError
-from kvcalc.estimation import LoadedModel, load_model, resolve_dtype, resolve_seq
-from kvcalc.fit import (
+from kvcalc.engines.parallel import (
     Draft,
     FitReport,
     Parallelism,
@@ -20,13 +16,16 @@ from kvcalc.fit import (
     plan_parallelism,
     validate,
 )
-from kvcalc.gpus import Gpu, custom_gpu, find_gpu
-from kvcalc.hub import HubUnavailableError
-from kvcalc.presets import Preset, find_preset
+from kvcalc.errors import InputError
+from kvcalc.model.architecture import Architecture, LayerKind
+from kvcalc.model.dtypes import CacheDtype, parse_dtype
+from kvcalc.planning.estimation import LoadedModel, load_model, resolve_dtype, resolve_seq
+from kvcalc.planning.gpus import Gpu, custom_gpu, find_gpu
 from kvcalc.sizes import parse_size
-from kvcalc.sources import HubOptions, ModelSource
-from kvcalc.units import format_size, parse_count
-from kvcalc.weights import (
+from kvcalc.sources.hub import HubUnavailableError
+from kvcalc.sources.presets import Preset, find_preset
+from kvcalc.sources.resolve import HubOptions, ModelSource
+from kvcalc.sources.weights import (
     NoWeightsError,
     Weights,
     counted_weights,
@@ -34,6 +33,7 @@ from kvcalc.weights import (
     parse_params,
     weights_dtype,
 )
+from kvcalc.units import format_size, parse_count
 
 BUDGET_RULE = (
     "KV budget per GPU = floor(GPU memory x util) - weights per GPU; activations, CUDA graphs "
@@ -173,7 +173,7 @@ def resolve_weights(
 
 def _stored_weights(source: ModelSource, hub: HubOptions) -> Weights:
     if source.kind == "hub":
-        from kvcalc.weights_hub import hub_weights
+        from kvcalc.sources.weights_hub import hub_weights
 
         return hub_weights(source.name, hub)
     folder = Path(source.location).parent

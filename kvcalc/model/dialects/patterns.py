@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kvcalc.architecture import Attention, LayerGroup, LayerKind
-from kvcalc.dialects.fields import ConfigReader
 from kvcalc.errors import UnsupportedConfigError
+from kvcalc.model.architecture import Attention, LayerGroup, LayerKind
+from kvcalc.model.dialects.fields import ConfigReader
 
 LAYER_TYPE_KINDS = {
     "full_attention": LayerKind.FULL,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kvcalc.errors import ConfigError, ModelNotFoundError
-from kvcalc.presets import Preset, close_names, find_preset
+from kvcalc.sources.presets import Preset, close_names, find_preset
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 CONFIG_MAX_BYTES = 4 * 1024 * 1024  # real configs are a few KiB; anything this big is not one
@@ -67,7 +67,7 @@ def _preset(preset: Preset, notes: tuple[str, ...] = ()) -> ModelSource:
 
 
 def _hub(repo_id: str, hub: HubOptions, preset: Preset | None) -> ModelSource:
-    from kvcalc.hub import HubNotFoundError, HubUnavailableError, download_config
+    from kvcalc.sources.hub import HubNotFoundError, HubUnavailableError, download_config
 
     try:
         file = download_config(repo_id, hub.revision, hub.token, hub.timeout, CONFIG_MAX_BYTES)

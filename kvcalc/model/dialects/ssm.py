@@ -8,10 +8,10 @@ of (heads, head dim, d_state). Defaults are the config classes' values.
 
 from __future__ import annotations
 
-from kvcalc.architecture import Attention, LayerGroup, RecurrentState
-from kvcalc.dialects.attention import build_attention, head_dim, num_heads, num_layers
-from kvcalc.dialects.fields import ConfigReader
-from kvcalc.dialects.layers import FULL, STATE, counted, from_names, layer_names, make_state
+from kvcalc.model.architecture import Attention, LayerGroup, RecurrentState
+from kvcalc.model.dialects.attention import build_attention, head_dim, num_heads, num_layers
+from kvcalc.model.dialects.fields import ConfigReader
+from kvcalc.model.dialects.layers import FULL, STATE, counted, from_names, layer_names, make_state
 
 
 def _kv_heads(cfg: ConfigReader, heads: int, default: int | None) -> int:

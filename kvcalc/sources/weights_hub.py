@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kvcalc.errors import KvcalcError, SourceUnavailableError
-from kvcalc.hub import HubNotFoundError, HubUnavailableError
-from kvcalc.sources import HubOptions
-from kvcalc.weights import NoWeightsError, Weights, stored_weights, tally
+from kvcalc.sources.hub import HubNotFoundError, HubUnavailableError
+from kvcalc.sources.resolve import HubOptions
+from kvcalc.sources.weights import NoWeightsError, Weights, stored_weights, tally
 
 
 def hub_weights(repo_id: str, hub: HubOptions) -> Weights:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from kvcalc import __version__
-from kvcalc.cli_options import (
+from kvcalc.cli.options import (
     BatchOpt,
     BlockSizeOpt,
     DtypeOpt,
@@ -29,7 +29,7 @@ from kvcalc.cli_options import (
     UnitsOpt,
 )
 from kvcalc.errors import ExitCode, KvcalcError
-from kvcalc.sources import HubOptions
+from kvcalc.sources.resolve import HubOptions
 
 app = typer.Typer(
     name="kvcalc",
@@ -72,7 +72,7 @@ def estimate(
 
     Example: kvcalc estimate meta-llama/Llama-3.3-70B-Instruct --seq 128k --dtype fp8
     """
-    from kvcalc.estimation import estimate as run_estimate
+    from kvcalc.planning.estimation import estimate as run_estimate
 
     hub = HubOptions(revision, token, timeout)
     if draft is not None:
@@ -104,9 +104,9 @@ def _speculative(
     model: str, draft: str, spec_tokens: int, seq: str, batch: str, dtype: str, engine: str,
     hub: HubOptions, as_json: bool, quiet: bool,
 ) -> None:  # fmt: skip
-    from kvcalc.estimation import load_model
+    from kvcalc.planning.estimation import load_model
+    from kvcalc.planning.speculative import speculate
     from kvcalc.render.speculative_view import render_speculation
-    from kvcalc.speculative import speculate
 
     plan = speculate(load_model(model, hub), load_model(draft, hub), spec_tokens=spec_tokens,
                      seq=seq, batch=batch, dtype=dtype, engine=engine)  # fmt: skip
@@ -130,7 +130,7 @@ def inspect(
 
     Example: kvcalc inspect google/gemma-3-27b-it
     """
-    from kvcalc.estimation import load_model
+    from kvcalc.planning.estimation import load_model
     from kvcalc.render.inspect_view import render_inspect
 
     loaded = load_model(model, HubOptions(revision, token, timeout))
@@ -208,7 +208,7 @@ def schema(
     render_schema(command)
 
 
-from kvcalc.cli_plan import register  # noqa: E402  (after the commands it joins)
+from kvcalc.cli.plan import register  # noqa: E402  (after the commands it joins)
 
 register(app)
 
@@ -231,7 +231,7 @@ def _options(
     """Exact KV-cache memory of LLMs, from their Hugging Face config.json."""
 
 
-from kvcalc.cli_fit import register as register_fit  # noqa: E402  (after the commands)
+from kvcalc.cli.fit import register as register_fit  # noqa: E402  (after the commands)
 
 register_fit(app)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from kvcalc.architecture import Architecture, Attention, LayerGroup, LayerKind
-from kvcalc.dtypes import CacheDtype
 from kvcalc.errors import InputError, UnsupportedConfigError
+from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
+from kvcalc.model.dtypes import CacheDtype
 
 WINDOWED = (LayerKind.SLIDING, LayerKind.CHUNKED)
 

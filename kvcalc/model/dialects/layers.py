@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from kvcalc.architecture import Attention, LayerGroup, LayerKind, RecurrentState
-from kvcalc.dialects.fields import ConfigReader
+from kvcalc.model.architecture import Attention, LayerGroup, LayerKind, RecurrentState
+from kvcalc.model.dialects.fields import ConfigReader
 
 FULL, SLIDING, STATE, NONE = LayerKind.FULL, LayerKind.SLIDING, LayerKind.STATE, LayerKind.NONE
 

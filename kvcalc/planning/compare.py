@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kvcalc.errors import KvcalcError
-from kvcalc.estimation import Estimate, LoadedModel, estimate, load_model, resolve_seq
-from kvcalc.grid import SeqValue
-from kvcalc.presets import all_presets
-from kvcalc.sources import HubOptions
+from kvcalc.planning.estimation import Estimate, LoadedModel, estimate, load_model, resolve_seq
+from kvcalc.planning.grid import SeqValue
+from kvcalc.sources.presets import all_presets
+from kvcalc.sources.resolve import HubOptions
 
 HUB_THREADS = 8
 NOTES_PER_MODEL = 3  # a sweep past a model's context would otherwise print one note per length

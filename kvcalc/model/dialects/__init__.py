@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kvcalc.architecture import Architecture, Attention, LayerGroup, LayerKind, NaiveDims
-from kvcalc.dialects.attention import num_layers
-from kvcalc.dialects.families import READERS
-from kvcalc.dialects.fields import ConfigReader
 from kvcalc.errors import ConfigError, UnsupportedConfigError
+from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind, NaiveDims
+from kvcalc.model.dialects.attention import num_layers
+from kvcalc.model.dialects.families import READERS
+from kvcalc.model.dialects.fields import ConfigReader
 
 __all__ = ["read_architecture"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from kvcalc.dtypes import CacheDtype, parse_dtype
 from kvcalc.errors import ConfigError, InputError
+from kvcalc.model.dtypes import CacheDtype, parse_dtype
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 HEADER_MAX_BYTES = 100_000_000  # the safetensors format refuses larger headers

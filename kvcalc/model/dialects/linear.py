@@ -6,16 +6,16 @@ transformers 5.23 caches them, defaults as its config classes set them.
 
 from __future__ import annotations
 
-from kvcalc.architecture import LayerGroup
-from kvcalc.dialects.attention import (
+from kvcalc.model.architecture import LayerGroup
+from kvcalc.model.dialects.attention import (
     build_attention,
     head_dim,
     mla_attention,
     num_heads,
     num_layers,
 )
-from kvcalc.dialects.fields import ConfigReader
-from kvcalc.dialects.layers import from_names, layer_names, make_state
+from kvcalc.model.dialects.fields import ConfigReader
+from kvcalc.model.dialects.layers import from_names, layer_names, make_state
 
 ATTENTION_OR_LINEAR = ("full_attention", "linear_attention")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kvcalc.architecture import Attention, LayerGroup, LayerKind, MlaDims
-from kvcalc.dialects.fields import ConfigReader
+from kvcalc.model.architecture import Attention, LayerGroup, LayerKind, MlaDims
+from kvcalc.model.dialects.fields import ConfigReader
 
 LAYERS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 HEADS = ("num_attention_heads", "n_head", "num_heads", "n_heads")

@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from kvcalc.architecture import LayerGroup, LayerKind
-from kvcalc.dialects.attention import (
+from kvcalc.model.architecture import LayerGroup, LayerKind
+from kvcalc.model.dialects.attention import (
     build_attention,
     head_dim,
     kv_heads_or_heads,
     num_heads,
     num_layers,
 )
-from kvcalc.dialects.fields import ConfigReader
-from kvcalc.dialects.layers import counted as _counted
-from kvcalc.dialects.layers import make_state as _state
-from kvcalc.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
+from kvcalc.model.dialects.fields import ConfigReader
+from kvcalc.model.dialects.layers import counted as _counted
+from kvcalc.model.dialects.layers import make_state as _state
+from kvcalc.model.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
 
 STATE, NONE, FULL = LayerKind.STATE, LayerKind.NONE, LayerKind.FULL
 Reader = Callable[[ConfigReader], tuple[LayerGroup, ...]]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from kvcalc.architecture import Architecture
-from kvcalc.dialects import read_architecture
-from kvcalc.dtypes import FP16, CacheDtype, config_dtype, parse_dtype
+from kvcalc.engines.kvbytes import GroupBytes, Workload
 from kvcalc.errors import ConfigError, InputError
-from kvcalc.kvbytes import GroupBytes, Workload
-from kvcalc.sources import HubOptions, ModelSource, resolve
+from kvcalc.model.architecture import Architecture
+from kvcalc.model.dialects import read_architecture
+from kvcalc.model.dtypes import FP16, CacheDtype, config_dtype, parse_dtype
+from kvcalc.sources.resolve import HubOptions, ModelSource, resolve
 from kvcalc.units import parse_count, parse_tokens
 
 __all__ = ["Estimate", "LoadedModel", "estimate", "load_model"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvcalc.errors import InputError
-from kvcalc.estimation import Estimate, LoadedModel, estimate
+from kvcalc.planning.estimation import Estimate, LoadedModel, estimate
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Where models come from: presets, local files and the hub; and their stored weights."""
