@@ -79,13 +79,14 @@ def _naive_dims(cfg: ConfigReader, groups: tuple[LayerGroup, ...]) -> NaiveDims 
     attention: Attention | None = next((g.attention for g in groups if g.attention), None)
     if attention is None:
         return None
-    kv = cfg.raw.get("num_key_value_heads")
-    hidden = next((cfg.raw[k] for k in ("hidden_size", "n_embd", "d_model") if k in cfg.raw), None)
-    dim = cfg.raw.get("head_dim")
-    if not isinstance(dim, int) or dim <= 0:
-        heads = attention.num_heads
-        dim = hidden // heads if isinstance(hidden, int) and hidden > 0 else attention.k_head_dim
-    kv_heads = kv if isinstance(kv, int) and kv > 0 else attention.num_heads
+    # The same checked integers as every other reading: 8.0 is 8, 1e30 is refused.
+    kv = cfg.peek_positive_int("num_key_value_heads")
+    hidden_key = next((k for k in ("hidden_size", "n_embd", "d_model") if k in cfg.raw), None)
+    hidden = cfg.peek_positive_int(hidden_key) if hidden_key else None
+    dim = cfg.peek_positive_int("head_dim")
+    if dim is None:
+        dim = hidden // attention.num_heads if hidden else attention.k_head_dim
+    kv_heads = kv or attention.num_heads
     layers = sum(group.count for group in groups if group.kind is not LayerKind.CROSS)
     if cfg.model_type in _OVERLAPPING_GROUPS:
         layers = num_layers(cfg)

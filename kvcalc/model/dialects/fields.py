@@ -6,6 +6,18 @@ from collections.abc import Mapping
 
 from kvcalc.errors import ConfigError
 
+# Bounds far beyond any real model (the largest configs have ~200 layers, 128 heads, hidden
+# sizes of ~50,000 and 10M-token contexts). A value past them is a typo or a hostile file, and
+# reading it on would build per-layer lists of that length before any byte is counted.
+MAX_COUNT = 1 << 20  # layers, heads, dims, state sizes: 1,048,576
+MAX_TOKENS = 1 << 40  # windows, chunks and positions, in tokens: 1,099,511,627,776
+_TOKEN_KEY_WORDS = ("window", "position", "chunk", "seq")
+
+
+def count_limit(key: str) -> int:
+    """The largest value kvcalc reads from `key`: token-valued keys get the larger bound."""
+    return MAX_TOKENS if any(word in key for word in _TOKEN_KEY_WORDS) else MAX_COUNT
+
 
 class ConfigReader:
     """Reads KV-relevant keys of one config mapping; every error names the key and model_type."""
@@ -61,16 +73,28 @@ class ConfigReader:
             return None
         return self.positive_int(what, key)
 
+    def peek_positive_int(self, key: str) -> int | None:
+        """The checked value of `key` without recording it as read; None if absent or null."""
+        value = self.raw.get(key)
+        return None if value is None else self.as_positive_int(key, value)
+
     def as_positive_int(self, key: str, value: object) -> int:
+        """`value` as a positive int within `count_limit(key)`; an integral float (8.0) is 8."""
         if value is None:
             raise self.error(f"{self.key_name(key)} is null")
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(f"{self.key_name(key)} must be an integer, got {_short(value)}")
+        if isinstance(value, float) and not value.is_integer():
             raise self.error(f"{self.key_name(key)} must be an integer, got {value!r}")
+        limit = count_limit(key)
+        if value > limit:
+            raise self.error(
+                f"{self.key_name(key)} is {_short(value)}, over the {limit:,} kvcalc accepts "
+                "(far beyond any real model)"
+            )
         if value <= 0:
-            raise self.error(f"{self.key_name(key)} must be positive, got {value}")
-        return value
+            raise self.error(f"{self.key_name(key)} must be positive, got {_short(value)}")
+        return int(value)
 
     def flag(self, key: str, default: bool) -> bool:
         """A boolean key; absent or null gives `default`."""
@@ -104,3 +128,9 @@ class ConfigReader:
         if not isinstance(value, dict):
             raise self.error(f"{self.key_name(key)} must be an object")
         return ConfigReader(value, self.model_type, f"{self.prefix}{key}.", self.provenance)
+
+
+def _short(value: object) -> str:
+    """A config value for an error message, cut to one short line (a number may be huge)."""
+    text = repr(value) if isinstance(value, str | float) else str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text):,} characters)"

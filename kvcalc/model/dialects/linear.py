@@ -104,5 +104,6 @@ def lfm2(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
         ):
             raise cfg.error("full_attn_idxs must list layer indices")
         cfg.record("layer kinds", cfg.key_name("full_attn_idxs"))
-        names = ["full_attention" if i in indices else "conv" for i in range(layers)]
+        full = set(indices)  # a set: a long hostile list must not make this quadratic
+        names = ["full_attention" if i in full else "conv" for i in range(layers)]
     return from_names(names, attention, state)

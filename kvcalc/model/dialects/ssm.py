@@ -143,7 +143,8 @@ def bamba(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     cfg.record("layer kinds", cfg.key_name("attn_layer_indices"))
     attention = _attention(cfg, default_heads=32, default_kv=8)
     state = _mamba2_prefixed(cfg, _inner(cfg, "mamba_expand"), default_heads=128)
-    return counted([FULL if i in indices else STATE for i in range(layers)], attention, state)
+    attending = set(indices)  # a set: a long hostile list must not make this quadratic
+    return counted([FULL if i in attending else STATE for i in range(layers)], attention, state)
 
 
 def granitemoehybrid(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
