@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvcalc.errors import ConfigError, ModelNotFoundError
+from kvcalc.errors import ConfigError, InputError, ModelNotFoundError
 from kvcalc.sources.presets import Preset, close_names, find_preset
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -37,8 +40,13 @@ class HubOptions:
 def resolve(reference: str, hub: HubOptions | None = None) -> ModelSource:
     """The config that `reference` names: a path, a preset, or a hub repo id, in that order."""
     hub = hub or HubOptions()
+    if not reference.strip():
+        # Path("") is the current directory: an unset shell variable must not read ./config.json.
+        raise InputError(
+            "the model argument is empty; give a preset name, a config.json or folder, or a hub id"
+        )
     path = Path(reference).expanduser()
-    if path.exists():
+    if _exists(path):
         return _local(path)
     preset = find_preset(reference)
     if preset is not None and "/" not in reference:
@@ -55,11 +63,39 @@ def resolve(reference: str, hub: HubOptions | None = None) -> ModelSource:
     )
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` names something; a symlink loop or a denied path is an error of its own."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return False
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            return False  # too long to be a path: the reference is something else
+        raise ModelNotFoundError(f"cannot read {path}: {error.strerror}") from None
+    return True
+
+
 def _local(path: Path) -> ModelSource:
     file = path / "config.json" if path.is_dir() else path
-    if not file.is_file():
+    if not _exists(file):
         raise ModelNotFoundError(f"directory {path} has no config.json")
     return ModelSource(str(path), "file", str(file), read_config_file(file))
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)  # fmt: skip
+
+
+def _require_regular_file(file: Path) -> None:
+    """A FIFO would block the read and /dev/zero never end it: only regular files are read."""
+    mode = file.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise ModelNotFoundError(f"{file} is {kind}, not a config.json file")
 
 
 def _preset(preset: Preset, notes: tuple[str, ...] = ()) -> ModelSource:
@@ -67,6 +103,7 @@ def _preset(preset: Preset, notes: tuple[str, ...] = ()) -> ModelSource:
 
 
 def _hub(repo_id: str, hub: HubOptions, preset: Preset | None) -> ModelSource:
+    check_hub_environment()
     from kvcalc.sources.hub import HubNotFoundError, HubUnavailableError, download_config
 
     try:
@@ -85,19 +122,53 @@ def _hub(repo_id: str, hub: HubOptions, preset: Preset | None) -> ModelSource:
     return ModelSource(repo_id, "hub", location, config)
 
 
+def check_hub_environment() -> None:
+    """Settings huggingface_hub reads at import, checked first: it would fail with a traceback
+    (and print on stdout) on a timeout that is not an integer or an endpoint that is no URL."""
+    for name in ("HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_ETAG_TIMEOUT"):
+        value = os.environ.get(name, "").strip()
+        if value and not (value.isascii() and value.isdigit() and len(value) < 10):
+            raise InputError(f"{name} must be a whole number of seconds, got {value[:40]!r}")
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if endpoint is not None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(endpoint.strip())
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018  (raises ValueError on a port out of range)
+        except ValueError:
+            valid = False
+        if not valid:
+            # Not echoed: an endpoint may carry credentials.
+            raise InputError("HF_ENDPOINT is set but is not an http:// or https:// URL")
+
+
 def read_config_file(file: Path) -> object:
     """The parsed JSON of `file`; unreadable or malformed files are one-line errors."""
     try:
-        if file.stat().st_size > CONFIG_MAX_BYTES:
+        _require_regular_file(file)
+        with file.open("rb") as handle:
+            data = handle.read(CONFIG_MAX_BYTES + 1)  # bounded even if the file grows meanwhile
+        if len(data) > CONFIG_MAX_BYTES:
             raise ConfigError(f"{file} is over {CONFIG_MAX_BYTES:,} bytes: not a config.json")
-        text = file.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"{file} is not UTF-8 text") from None
     except OSError as error:
         raise ModelNotFoundError(f"cannot read {file}: {error.strerror}") from None
+    return parse_config_text(text, str(file))
+
+
+def parse_config_text(text: str, name: str) -> object:
+    """JSON text to a value; malformed, too deeply nested or huge-number JSON is a ConfigError."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(
-            f"{file} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+            f"{name} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise ConfigError(f"{name} is nested too deeply to be a config.json") from None
+    except ValueError:  # an integer past Python's 4,300-digit conversion limit
+        raise ConfigError(f"{name} holds a number too long to be a config value") from None
