@@ -99,7 +99,7 @@ def test_wrong_token_with_debug_does_not_leak(hub: HubContext) -> None:
         (Fault.entry_not_found(), "has no config.json"),
         (Fault.server_error(500), "answered HTTP 500"),
         (Fault.rate_limited(retry_after=1), "HTTP 429"),
-        (Fault.reset(), "cannot download config.json"),
+        (Fault.reset(), "reset the connection"),
     ],
 )
 def test_hub_failures_are_one_line_exit_3(hub: HubContext, fault: Fault, words: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,16 @@ from typing import Annotated
 import typer
 
 from kvcalc import __version__
+from kvcalc.cli.messages import say_block, say_error, say_note, say_traceback
+from kvcalc.cli.engine_options import (
+    GpuArchOpt,
+    KvUnifiedOpt,
+    MambaStrategyOpt,
+    MaxBatchedTokensOpt,
+    MaxSeqsOpt,
+    PrefixCachingOpt,
+    deployment,
+)
 from kvcalc.cli.options import (
     BatchOpt,
     BlockSizeOpt,
@@ -54,6 +65,12 @@ def estimate(
     engine: EngineOpt = "default",
     enc_seq: EncSeqOpt = None,
     block_size: BlockSizeOpt = None,
+    gpu_arch: GpuArchOpt = None,
+    prefix_caching: PrefixCachingOpt = None,
+    max_num_batched_tokens: MaxBatchedTokensOpt = None,
+    max_num_seqs: MaxSeqsOpt = None,
+    kv_unified: KvUnifiedOpt = None,
+    mamba_strategy: MambaStrategyOpt = None,
     draft: Annotated[
         str | None,
         typer.Option("--draft", help="Draft model for speculative decoding.", show_default=False),
@@ -78,12 +95,14 @@ def estimate(
     if draft is not None:
         _speculative(model, draft, spec_tokens, seq, batch, dtype, engine, hub, as_json, quiet)
         return
+    knobs = deployment(None, gpu_arch, prefix_caching, max_num_batched_tokens, max_num_seqs,
+                       kv_unified, mamba_strategy)  # fmt: skip
     result = run_estimate(
         model, seq=seq, batch=batch, dtype=dtype, engine=engine, enc_seq=enc_seq,
-        block_size=block_size, hub=hub,
+        block_size=block_size, hub=hub, deployment=knobs,
     )  # fmt: skip
     for note in result.notes:
-        typer.echo(f"kvcalc: note: {note}", err=True)
+        say_note(note)
     if quiet:
         typer.echo(str(result.total_bytes))
     elif as_json or output is OutputFormat.json:
@@ -111,7 +130,7 @@ def _speculative(
     plan = speculate(load_model(model, hub), load_model(draft, hub), spec_tokens=spec_tokens,
                      seq=seq, batch=batch, dtype=dtype, engine=engine)  # fmt: skip
     for note in dict.fromkeys((*plan.target.notes, *plan.draft.notes)):
-        typer.echo(f"kvcalc: note: {note}", err=True)
+        say_note(note)
     if quiet:
         typer.echo(str(plan.total_bytes))
     else:
@@ -135,7 +154,7 @@ def inspect(
 
     loaded = load_model(model, HubOptions(revision, token, timeout))
     for note in loaded.source.notes:
-        typer.echo(f"kvcalc: note: {note}", err=True)
+        say_note(note)
     render_inspect(loaded, as_json=as_json)
 
 
@@ -244,13 +263,13 @@ def main() -> None:
         code = app(standalone_mode=False)
     except KvcalcError as error:
         if os.environ.get("KVCALC_DEBUG"):
-            import traceback
-
-            traceback.print_exc()
-        typer.echo(f"kvcalc: error: {error}", err=True)
+            say_traceback(error)
+        say_error(error)
         sys.exit(error.exit_code)
     except ClickException as error:
-        error.show()
+        shown = io.StringIO()
+        error.show(file=shown)
+        say_block(shown.getvalue())
         sys.exit(error.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("kvcalc: interrupted", err=True)

@@ -1,37 +1,54 @@
-"""Fetching config.json from the Hugging Face hub with the real client, errors made one line."""
+"""Fetching config.json from the Hugging Face hub with the real client, errors made one line.
+
+The client's HEAD request gives the file's commit and size (and the hub's own errors: gated,
+not found, no such revision); kvcalc then reads the body itself under a byte budget and one
+deadline (`hub_http`) and stores it in the HF cache only once complete and checked
+(`hub_cache`), so no name the server sends becomes a path unchecked.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-import re
-import threading
 
-from kvcalc.errors import SourceUnavailableError
+from kvcalc.errors import InputError, SourceUnavailableError
+from kvcalc.render.safe_text import add_secret
+from kvcalc.sources import hub_cache, hub_http
+from kvcalc.sources.hub_http import HubNotFoundError, HubUnavailableError
+
+__all__ = ["HubNotFoundError", "HubUnavailableError", "download_config", "prepare"]
+
+_CONFIG = "config.json"
 
 
-class HubUnavailableError(SourceUnavailableError):
-    """The hub could not be read now (offline, unreachable, gated, overloaded).
+def prepare(repo_id: str, revision: str | None, token: str | None) -> str | None:
+    """Checks the repo id and revision, imports the client; returns the token to send.
 
-    A bundled copy of the same repo's config may stand in for it.
+    Done before the deadline starts: importing `huggingface_hub` is not the hub's time.
+    Surrounding whitespace of a token (a token file saved with CRLF) is dropped, and the
+    token is never shown in any message.
     """
+    add_secret(token)
+    hub_cache.check_revision(revision)
+    from huggingface_hub import get_token
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
 
-
-class HubNotFoundError(SourceUnavailableError):
-    """The hub answered: no such repo, revision or file, or not a config we accept."""
-
-
-class _LastHubWarning(logging.Handler):
-    """Keeps the client's last retry warning off stderr, to name the cause if we give up."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.last: str | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if "Retrying" not in message and "Rate limited" not in message:
-            self.last = message
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise InputError(f"{repo_id!r} is not a valid hub repo id") from None
+    # The client's own warnings would reach stderr unredacted; its errors reach us.
+    client_log = logging.getLogger("huggingface_hub")
+    client_log.handlers = [logging.NullHandler()]
+    client_log.propagate = False
+    if token is None:
+        add_secret(get_token())
+        return None
+    cleaned = token.strip()
+    if not cleaned or not all(0x21 <= ord(char) <= 0x7E for char in cleaned):
+        raise InputError("--token holds spaces or control characters: not a hub token")
+    return cleaned
 
 
 def download_config(
@@ -39,81 +56,94 @@ def download_config(
 ) -> str:
     """The local path of `repo_id`'s config.json, from the HF cache or downloaded into it.
 
-    Each request waits at most `timeout` seconds; the client's retries of failing requests
-    are cut off after twice that, so a hub that keeps failing cannot hold a script for long.
+    The whole operation ends within `timeout` seconds of its first request; the body is read
+    only up to `max_bytes`; an HF_HUB_OFFLINE run reads only the cache.
     """
-    where = f"{repo_id}@{revision}" if revision else repo_id
-    recorder = _LastHubWarning()
-    outcome: dict[str, str | BaseException] = {}
-
-    def work() -> None:
-        try:
-            # Importing the download module installs the client's own stderr handler.
-            from huggingface_hub import hf_hub_download  # noqa: F401
-
-            client_log = logging.getLogger("huggingface_hub")
-            client_log.handlers = [recorder]
-            client_log.propagate = False
-            outcome["path"] = _download(repo_id, revision, token, timeout, max_bytes, where)
-        except BaseException as error:  # handed to the calling thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    worker.join(2 * timeout)
-    if worker.is_alive():
-        raise HubUnavailableError(f"{where}: {_gave_up(recorder.last, 2 * timeout)}")
-    error = outcome.get("error")
-    if isinstance(error, SourceUnavailableError):
-        raise error
-    if isinstance(error, Exception):
-        raise hub_error(error, where) from error
-    if isinstance(error, BaseException):
-        raise error
-    return str(outcome["path"])
-
-
-def _gave_up(last_warning: str | None, seconds: float) -> str:
     from huggingface_hub import constants
 
-    status = re.search(r"HTTP Error (\d{3})", last_warning or "")
-    if last_warning and "Connection refused" in last_warning:
-        return f"cannot connect to {constants.ENDPOINT} (connection refused)"
-    if status:
-        return f"{constants.ENDPOINT} answered HTTP {status[1]} (gave up after {seconds:g} s)"
-    return f"timed out after {seconds:g} s reaching {constants.ENDPOINT}"
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    sent_token = prepare(repo_id, revision, token)
+    if constants.HF_HUB_OFFLINE:
+        cached = hub_cache.cached_file(repo_id, revision, _CONFIG)
+        if cached is None:
+            raise HubUnavailableError(
+                f"{where}: offline (HF_HUB_OFFLINE is set) and its config.json is not in the "
+                "HF cache"
+            )
+        return str(cached)
+
+    def work(deadline: hub_http.Deadline) -> str:
+        return _download(repo_id, revision, sent_token, max_bytes, where, deadline)
+
+    return hub_http.run_bounded(work, timeout, where)
 
 
 def _download(
-    repo_id: str, revision: str | None, token: str | None, timeout: float, max_bytes: int,
-    where: str,
-) -> str:
-    # The client reads its download timeout once, at import.
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(max(1, round(timeout))))
-    from huggingface_hub import hf_hub_download
+    repo_id: str, revision: str | None, token: str | None, max_bytes: int, where: str,
+    deadline: hub_http.Deadline,
+) -> str:  # fmt: skip
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
-    common = {
-        "repo_id": repo_id,
-        "filename": "config.json",
-        "revision": revision,
-        "token": token,
-        "etag_timeout": timeout,
-    }
-    info = hf_hub_download(**common, dry_run=True)  # type: ignore[call-overload]
-    if info.will_download and info.file_size is not None and info.file_size > max_bytes:
+    try:
+        metadata = hub_http.head(hf_hub_url(repo_id, _CONFIG, revision=revision), token,
+                                 deadline, _CONFIG)  # fmt: skip
+    except Exception as error:
+        if hub_http.passes_through(error):
+            raise
+        # Like the client: a hub that cannot answer now leaves the cached copy usable.
+        cached = hub_cache.cached_file(repo_id, revision, _CONFIG)
+        if cached is not None and not isinstance(
+            error, (RevisionNotFoundError, EntryNotFoundError)
+        ):
+            return str(cached)
+        raise hub_error(error, where, deadline) from error
+    commit = getattr(metadata, "commit_hash", None)
+    size = getattr(metadata, "size", None)
+    if not isinstance(commit, str) or not hub_cache.COMMIT.fullmatch(commit):
         raise HubNotFoundError(
-            f"{where}: config.json is {info.file_size:,} bytes, over the "
-            f"{max_bytes:,}-byte limit for a config; not downloaded"
+            f"{where}: {hub_http.endpoint()} named no commit for config.json (X-Repo-Commit "
+            f"{commit!r}): not a hub answer kvcalc accepts"
         )
-    path: str = hf_hub_download(**common)  # type: ignore[call-overload]
-    return path
+    cached = hub_cache.cached_file(repo_id, commit, _CONFIG)
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a read-only cache still serves its files
+            hub_cache.store_ref(repo_id, revision, commit)
+        return str(cached)
+    if isinstance(size, int) and size > max_bytes:
+        raise HubNotFoundError(
+            f"{where}: config.json is {size:,} bytes, over the {max_bytes:,}-byte limit for a "
+            "config; not downloaded"
+        )
+    # Pinned to the commit the HEAD named, so both requests read the same file.
+    pinned = hf_hub_url(repo_id, _CONFIG, revision=commit)
+    try:
+        data = hub_http.with_retries(
+            lambda: hub_http.fetch(pinned, token, deadline, _CONFIG, budget=max_bytes), deadline
+        )
+    except Exception as error:
+        if hub_http.passes_through(error):
+            raise
+        raise hub_error(error, where, deadline) from error
+    if isinstance(size, int) and len(data) != size:
+        raise HubUnavailableError(
+            f"{where}: config.json arrived with {len(data):,} of its {size:,} bytes"
+        )
+    try:
+        return str(hub_cache.store_file(repo_id, revision, commit, _CONFIG, data))
+    except OSError as error:
+        raise HubUnavailableError(
+            f"{where}: cannot write config.json into the HF cache ({error.strerror})"
+        ) from None
 
 
-def hub_error(error: Exception, where: str) -> SourceUnavailableError:
+def hub_error(
+    error: Exception, where: str, deadline: hub_http.Deadline | None = None
+) -> SourceUnavailableError:
     """One line that says what went wrong reaching `where`, and what to do about it."""
-    from huggingface_hub import constants, errors
+    from huggingface_hub import errors
 
-    endpoint = constants.ENDPOINT
+    endpoint = hub_http.endpoint()
     if isinstance(error, errors.GatedRepoError):
         return HubUnavailableError(
             f"{where} is gated: accept its terms on the hub, then authenticate with "
@@ -126,39 +156,11 @@ def hub_error(error: Exception, where: str) -> SourceUnavailableError:
             f"{where}: repository not found on {endpoint} (if it is private, authenticate "
             "with HF_TOKEN, --token or `hf auth login`)"
         )
-    if isinstance(error, errors.OfflineModeIsEnabled) or (
-        isinstance(error, errors.LocalEntryNotFoundError) and constants.HF_HUB_OFFLINE
-    ):
+    if isinstance(error, errors.OfflineModeIsEnabled):
         return HubUnavailableError(
             f"{where}: offline (HF_HUB_OFFLINE is set) and its config.json is not in the HF cache"
         )
-    if isinstance(error, errors.EntryNotFoundError) and not isinstance(
-        error, errors.LocalEntryNotFoundError
-    ):
+    if isinstance(error, errors.EntryNotFoundError):
         return HubNotFoundError(f"{where} has no config.json")
-    return HubUnavailableError(f"{where}: {_network_failure(error, endpoint)}")
-
-
-def _network_failure(error: BaseException, endpoint: str) -> str:
-    """Names the root cause: a timeout, a refused connection, an HTTP status."""
-    chain: list[BaseException] = []
-    cause: BaseException | None = error
-    while cause is not None and cause not in chain:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    for link in chain:
-        name = type(link).__name__
-        if "Timeout" in name:
-            return f"timed out reaching {endpoint}"
-        if isinstance(link, ConnectionRefusedError) or name == "ConnectError":
-            return f"cannot connect to {endpoint} ({_first_line(link)})"
-        response = getattr(link, "response", None)
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int):
-            return f"{endpoint} answered HTTP {status}"
-    return f"cannot download config.json from {endpoint} ({_first_line(error)})"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    cause = hub_http.network_failure(error, deadline or hub_http.Deadline(0))
+    return HubUnavailableError(f"{where}: {cause}")
