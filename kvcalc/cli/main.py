@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from kvcalc import __version__
-from kvcalc.cli.messages import say_block, say_error, say_note, say_traceback
 from kvcalc.cli.engine_options import (
     GpuArchOpt,
     KvUnifiedOpt,
@@ -21,6 +20,7 @@ from kvcalc.cli.engine_options import (
     PrefixCachingOpt,
     deployment,
 )
+from kvcalc.cli.messages import say_block, say_error, say_note, say_traceback
 from kvcalc.cli.options import (
     BatchOpt,
     BlockSizeOpt,

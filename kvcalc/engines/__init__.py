@@ -1,6 +1,10 @@
 """Engine semantics: how each serving engine turns an architecture into allocated bytes.
 
-Each rule, its source file and version, and a worked example are in docs/engines.md.
+This is the one sizing path. `size` answers, for a deployment (engine, TP, PP, block size,
+the engine's scheduling knobs), what one GPU holds for a workload; `capacity` how a KV budget
+on one GPU turns into blocks, tokens and concurrency. `estimate` is `size` on one GPU; `fit`,
+`compare`, `sweep` and `plot` call the same two functions. Each rule, its source file and
+version, and worked examples are in docs/engines.md.
 """
 
 from __future__ import annotations
@@ -8,42 +12,61 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kvcalc.engines.deployment import Capacity, Deployment, PoolFigures
 from kvcalc.engines.kvbytes import GroupBytes, Workload, cache_bytes
 from kvcalc.errors import InputError
 from kvcalc.model.architecture import Architecture
 from kvcalc.model.dtypes import CacheDtype
 
-ENGINES = ("default", "transformers", "vllm", "sglang", "llama.cpp", "naive")
+__all__ = [
+    "ENGINES",
+    "SEMANTICS",
+    "Capacity",
+    "Deployment",
+    "EngineResult",
+    "PoolFigures",
+    "capacity",
+    "require_dtype",
+    "rule",
+    "size",
+]
 
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """Engine knobs: vLLM block size / SGLang page size (None: the engine's default)."""
-
-    block_size: int | None = None
+ENGINES = ("default", "transformers", "vllm", "sglang", "llama.cpp", "trtllm", "naive")
 
 
 @dataclass(frozen=True)
 class EngineResult:
+    """What one GPU holds: each layer group's bytes, how the engine got there, and what it
+    assumed (defaults it applied that the user did not choose)."""
+
     groups: tuple[GroupBytes, ...]
     notes: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(group.total_bytes for group in self.groups)
 
 
-EngineRule = Callable[[Architecture, Workload, CacheDtype, CacheDtype, EngineOptions], EngineResult]
+EngineRule = Callable[[Architecture, Workload, CacheDtype, CacheDtype, Deployment], EngineResult]
+PoolRule = Callable[
+    [Architecture, CacheDtype, CacheDtype, Deployment, int, int], PoolFigures | None
+]
 
 SEMANTICS = {
     "default": "each layer holds the tokens it can attend to; states once per sequence",
     "transformers": "what a transformers 5.23 DynamicCache holds after a prefill",
-    "vllm": "the paged blocks vLLM 0.33 allocates for these requests",
+    "vllm": "the paged blocks vLLM 0.33 holds for these requests while decoding",
     "sglang": "the token pool slots SGLang 0.5.23 takes for these requests",
     "llama.cpp": "the cells llama.cpp allocates for a context of batch x seq",
+    "trtllm": "the paged KV blocks TensorRT-LLM (PyTorch backend) holds for these requests",
     "naive": "the textbook formula on every layer: 2 x layers x kv_heads x head_dim",
 }
 
 
 def _default(
     architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,
-    options: EngineOptions,
+    deployment: Deployment,
 ) -> EngineResult:  # fmt: skip
     require_dtype("default", dtype, exclude=("fp8_ds_mla",))
     return EngineResult(cache_bytes(architecture, workload, dtype, model))
@@ -58,19 +81,70 @@ def require_dtype(
         raise InputError(f"--engine {engine} has no {dtype.name} cache{offered}")
 
 
-def rule(engine: str) -> EngineRule:
-    """The sizing rule of `engine`."""
-    from kvcalc.engines import llamacpp, naive, sglang, transformers, vllm
+def _rules(engine: str) -> tuple[EngineRule, PoolRule | None]:
+    from kvcalc.engines import llamacpp, naive, sglang, transformers, trtllm, vllm
 
-    rules: dict[str, EngineRule] = {
-        "default": _default,
-        "transformers": transformers.allocate,
-        "vllm": vllm.allocate,
-        "sglang": sglang.allocate,
-        "llama.cpp": llamacpp.allocate,
-        "naive": naive.allocate,
+    rules: dict[str, tuple[EngineRule, PoolRule | None]] = {
+        "default": (_default, None),
+        "transformers": (transformers.allocate, None),
+        "vllm": (vllm.allocate, vllm.capacity),
+        "sglang": (sglang.allocate, sglang.capacity),
+        "llama.cpp": (llamacpp.allocate, None),
+        "trtllm": (trtllm.allocate, trtllm.capacity),
+        "naive": (naive.allocate, None),
     }
     found = rules.get(engine.lower())
     if found is None:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return found
+
+
+def rule(engine: str) -> EngineRule:
+    """The sizing rule of `engine` on one unsplit GPU (an error for an unknown engine)."""
+    return _rules(engine)[0]
+
+
+def size(
+    engine: str, architecture: Architecture, workload: Workload, dtype: CacheDtype,
+    model_dtype: CacheDtype, deployment: Deployment | None = None,
+) -> EngineResult:  # fmt: skip
+    """What the busiest GPU of `deployment` holds for `workload` (its share of the batch is
+    the caller's to give): the model split by TP and PP as the engine splits it, then the
+    engine's allocation rule on that share."""
+    from kvcalc.engines.parallel import shard
+
+    deployment = deployment or Deployment()
+    allocate = rule(engine)
+    local, notes = shard(architecture, deployment, engine.lower())
+    result = allocate(local, workload, dtype, model_dtype, deployment)
+    if not notes:
+        return result
+    return EngineResult(result.groups, (*notes, *result.notes), result.assumptions)
+
+
+def capacity(
+    engine: str, architecture: Architecture, dtype: CacheDtype, model_dtype: CacheDtype,
+    deployment: Deployment, budget_bytes: int, seq_len: int,
+) -> Capacity:  # fmt: skip
+    """How `budget_bytes` of KV memory on the busiest GPU serves requests of `seq_len` tokens:
+    the engine's own figures where it has a pool (vLLM's blocks, SGLang's token slots), else
+    bytes; and the whole requests that `size` says fit."""
+    from kvcalc.engines.deployment import byte_pool, most_requests
+    from kvcalc.engines.parallel import shard
+
+    allocate, engine_pool = _rules(engine)
+    local, _ = shard(architecture, deployment, engine.lower())
+
+    def request_bytes(batch: int) -> int:
+        workload = Workload(batch, seq_len)
+        return allocate(local, workload, dtype, model_dtype, deployment).total_bytes
+
+    one = allocate(local, Workload(1, seq_len), dtype, model_dtype, deployment)
+    pool = None
+    if engine_pool is not None:
+        pool = engine_pool(local, dtype, model_dtype, deployment, budget_bytes, seq_len)
+    if pool is None:
+        per_token = sum(group.bytes_per_token for group in one.groups)
+        pool = byte_pool(one.total_bytes, per_token, budget_bytes)
+    usable = budget_bytes - pool.reserved_units * pool.unit_bytes
+    return Capacity(budget_bytes, seq_len, pool, most_requests(request_bytes, usable))

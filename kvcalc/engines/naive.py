@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.kvbytes import Workload, attention_group
 from kvcalc.errors import UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
@@ -11,7 +11,7 @@ from kvcalc.model.dtypes import CacheDtype
 
 def allocate(
     architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,
-    options: EngineOptions,
+    deployment: Deployment,
 ) -> EngineResult:  # fmt: skip
     """batch x seq x 2 x layers x kv_heads x head_dim x bytes, with the config's raw figures."""
     require_dtype("naive", dtype, exclude=("fp8_ds_mla",))

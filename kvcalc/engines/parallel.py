@@ -1,15 +1,19 @@
-"""Fit arithmetic: per-GPU weights and KV cache under tensor and pipeline parallelism."""
+"""Tensor and pipeline parallelism: the share of a model that the busiest GPU holds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
+from dataclasses import dataclass, replace
 
-from kvcalc.errors import InputError, UnsupportedConfigError
-from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
-from kvcalc.model.dtypes import CacheDtype
-
-WINDOWED = (LayerKind.SLIDING, LayerKind.CHUNKED)
+from kvcalc.engines.deployment import Deployment
+from kvcalc.errors import InputError
+from kvcalc.model.architecture import (
+    Architecture,
+    Attention,
+    LayerGroup,
+    LayerKind,
+    NaiveDims,
+    RecurrentState,
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,8 @@ def plan_parallelism(gpus: int | None, tp: int | None, pp: int) -> Parallelism:
 def kv_heads_per_gpu(attention: Attention, tp: int) -> int:
     """KV heads on one GPU: `max(1, kv_heads // tp)`; below one head per GPU, heads replicate.
 
-    vLLM 0.33 `vllm/config/model.py` L1663-1683, `models/llama.py` L147-156 (docs/engines.md
-    1.2). An MLA latent is one "head" that is never split: every GPU holds it whole
-    (`mla_attention.py` L1371-1389).
+    vLLM 0.33 `config/model.py` `get_num_kv_heads` (docs/engines.md 1.2); SGLang the same.
+    An MLA latent is one "head" that is never split: every GPU holds it whole.
     """
     if attention.mla is not None:
         return 1
@@ -52,7 +55,8 @@ def kv_heads_per_gpu(attention: Attention, tp: int) -> int:
 
 
 def check_tensor_parallel(architecture: Architecture, tp: int) -> None:
-    """vLLM's conditions: tp divides the query heads, and KV heads split or replicate evenly."""
+    """The engines' conditions: tp divides the query heads, and KV heads split or replicate
+    evenly (vLLM `models/llama.py` asserts `tp % kv == 0` when tp exceeds the KV heads)."""
     for group in architecture.groups:
         attention = group.attention
         if attention is None:
@@ -70,224 +74,150 @@ def check_tensor_parallel(architecture: Architecture, tp: int) -> None:
             )
 
 
-def stage_layers(num_layers: int, pp: int) -> int:
-    """Layers on the busiest pipeline stage: ceil(layers / pp).
-
-    Each stage sizes only its own layers' cache (vLLM 0.33, docs/engines.md 1.2); however the
-    layers are dealt out, some stage gets at least ceil(layers / pp) of them.
-    """
+def stage_sizes(num_layers: int, pp: int) -> list[int]:
+    """Layers per pipeline stage as vLLM deals them (`distributed/utils.py` `get_pp_indices`):
+    `layers // pp` each, and the remainder one each to the stages just before the last,
+    walking towards the first; the last stage never takes one."""
     if pp > num_layers:
         raise InputError(f"--pp {pp} exceeds the model's {num_layers} layers")
-    return -(-num_layers // pp)
+    sizes = [num_layers // pp] * pp
+    for index in range(num_layers % pp):
+        sizes[-2 - index] += 1
+    return sizes
 
 
-def validate(architecture: Architecture, dtype: CacheDtype, par: Parallelism) -> None:
-    """Every check that does not need a workload: tp, pp, and layer kinds fit can size."""
-    check_tensor_parallel(architecture, par.tp)
-    stage_layers(architecture.num_layers, par.pp)
-    for group in architecture.groups:
-        layer_bytes_per_gpu(group, dtype, par.tp, 1)
+def _split(value: int, tp: int, what: str, model_type: str) -> int:
+    if value % tp:
+        raise InputError(
+            f"--tp {tp} does not divide the {value} {what} of model_type {model_type!r}"
+        )
+    return value // tp
 
 
-def tokens_held_per_gpu(group: LayerGroup, seq_len: int) -> int:
-    """Tokens a layer keeps for one sequence; refuses kinds whose per-GPU split is not modelled."""
-    if group.kind is LayerKind.FULL:
-        return seq_len
-    if group.kind in WINDOWED and group.window_tokens is not None:
-        return min(seq_len, group.window_tokens)
-    raise UnsupportedConfigError(
-        f"kvcalc fit does not size {group.kind.value!r} layers yet: how tensor parallelism "
-        "splits them is not modelled"
+def shard_state(state: RecurrentState, tp: int, model_type: str) -> RecurrentState:
+    """One GPU's share of a Mamba / linear-attention state (vLLM `mamba_utils.py`): heads and
+    conv channels divided by tp; Mamba2's B/C groups replicated when tp does not divide them
+    (`extra_groups_for_head_shards`: then each GPU holds one group)."""
+    if tp == 1:
+        return state
+    shape = state.recurrent_shape
+    if shape:
+        shape = (_split(shape[0], tp, "state heads", model_type), *shape[1:])
+    channels = state.conv_channels
+    if state.groups:
+        own = channels - state.groups * state.group_channels
+        if state.groups % tp == 0:
+            groups = state.groups // tp
+        elif state.groups < tp and tp % state.groups == 0:
+            groups = 1
+        else:
+            raise InputError(
+                f"--tp {tp} cannot split the {state.groups} Mamba groups of model_type "
+                f"{model_type!r}"
+            )
+        channels = _split(own, tp, "Mamba conv channels", model_type) + groups * (
+            state.group_channels
+        )
+        return RecurrentState(channels, state.conv_kernel, shape, groups, state.group_channels)
+    if channels:
+        channels = _split(channels, tp, "conv channels", model_type)
+    return RecurrentState(channels, state.conv_kernel, shape)
+
+
+def _shard_group(group: LayerGroup, tp: int, model_type: str, count: int) -> LayerGroup:
+    attention = group.attention
+    if attention is not None and tp > 1:
+        heads = attention.num_heads // tp
+        kv = 1 if attention.mla is not None else kv_heads_per_gpu(attention, tp)
+        attention = replace(attention, num_heads=heads, num_kv_heads=kv)
+    state = group.state
+    if state is not None:
+        state = shard_state(state, tp, model_type)
+    return replace(group, count=count, attention=attention, state=state)
+
+
+def _weight(item: tuple[int, LayerGroup]) -> tuple[int, int]:
+    """Heaviest first: attention by cache elements per token (full before windowed), then
+    states."""
+    group = item[1]
+    if group.attention is None:
+        return (1, 0)
+    windowed = group.window_tokens is not None
+    return (0, group.attention.elements_per_token * (1 if windowed else 1 << 20) * -1)
+
+
+def _stage_counts(architecture: Architecture, pp: int) -> dict[int, int]:
+    """Layers of each group on the busiest stage. Layer order is not part of the
+    architecture, so with several kinds the stage is taken to hold the heaviest layers
+    first (full attention, then windowed, then states): exact when all layers cache alike,
+    an upper bound at long contexts otherwise."""
+    room = max(stage_sizes(architecture.num_layers, pp))
+    counts: dict[int, int] = {}
+    for index, group in sorted(enumerate(architecture.groups), key=_weight):
+        if group.kind is LayerKind.CROSS:
+            counts[index] = -(-group.count // pp)
+            continue
+        taken = min(group.count, room)
+        counts[index] = taken
+        if architecture.layer_count is None:
+            room -= taken
+    return counts
+
+
+def shard(
+    architecture: Architecture, deployment: Deployment, engine: str
+) -> tuple[Architecture, tuple[str, ...]]:
+    """The model as the busiest GPU of `deployment` holds it: KV heads per GPU, MLA whole,
+    states split by heads, and the layers of the busiest pipeline stage."""
+    tp, pp = deployment.tp, deployment.pp
+    if tp == 1 and pp == 1:
+        return architecture, ()
+    if engine == "llama.cpp" and tp > 1:
+        raise InputError(
+            "--engine llama.cpp splits whole layers across GPUs (--split-mode layer), not "
+            "heads: use --pp N for N GPUs"
+        )
+    check_tensor_parallel(architecture, tp)
+    counts = _stage_counts(architecture, pp)
+    groups = tuple(
+        _shard_group(group, tp, architecture.model_type, counts[index])
+        for index, group in enumerate(architecture.groups)
+        if counts[index] > 0
     )
+    naive = architecture.naive
+    if naive is not None:
+        naive = NaiveDims(
+            max(stage_sizes(naive.num_layers, pp)), max(1, naive.num_kv_heads // tp),
+            naive.head_dim,
+        )  # fmt: skip
+    layer_count = architecture.layer_count
+    if layer_count is not None:
+        layer_count = max(stage_sizes(layer_count, pp))
+    local = replace(architecture, groups=groups, naive=naive, layer_count=layer_count)
+    return local, parallel_notes(architecture, tp, pp)
 
 
-def layer_bytes_per_gpu(group: LayerGroup, dtype: CacheDtype, tp: int, seq_len: int) -> int:
-    """Bytes one layer of `group` holds on one GPU for one sequence of `seq_len` tokens."""
-    if group.kind is LayerKind.NONE:
-        return 0
-    tokens = tokens_held_per_gpu(group, seq_len)
-    attention = group.cached_attention
-    if attention.mla is not None:
-        elements = attention.elements_per_token  # the whole latent, on every GPU
-    else:
-        elements = kv_heads_per_gpu(attention, tp) * (attention.k_head_dim + attention.v_head_dim)
-    return tokens * dtype.bytes_for(elements)
-
-
-def request_bytes_per_gpu(
-    architecture: Architecture, dtype: CacheDtype, par: Parallelism, seq_len: int
-) -> int:
-    """KV bytes of one sequence of `seq_len` tokens on the busiest GPU.
-
-    Its stage holds ceil(layers / pp) layers; the layer order is not part of the architecture,
-    so with mixed layer kinds the stage is taken to hold the heaviest layers: an upper bound,
-    exact whenever all layers cache alike.
-    """
-    per_layer = sorted(
-        ((layer_bytes_per_gpu(g, dtype, par.tp, seq_len), g.count) for g in architecture.groups),
-        reverse=True,
-    )
-    room = stage_layers(architecture.num_layers, par.pp)
-    total = 0
-    for size, count in per_layer:
-        taken = min(count, room)
-        total += taken * size
-        room -= taken
-    return total
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A speculative-decoding draft served on the same GPUs with the same TP and PP split."""
-
-    architecture: Architecture
-    dtype: CacheDtype
-    spec_tokens: int
-    weights_bytes: int
-
-
-def serving_bytes_per_gpu(
-    architecture: Architecture, dtype: CacheDtype, par: Parallelism, seq_len: int,
-    draft: Draft | None = None,
-) -> int:  # fmt: skip
-    """One sequence on the busiest GPU; with a draft, both caches hold seq + K tokens (the
-    target writes K slots ahead while verifying, the draft has proposed K)."""
-    if draft is None:
-        return request_bytes_per_gpu(architecture, dtype, par, seq_len)
-    ahead = seq_len + draft.spec_tokens
-    return request_bytes_per_gpu(architecture, dtype, par, ahead) + request_bytes_per_gpu(
-        draft.architecture, draft.dtype, par, ahead
-    )
-
-
-def usable_bytes(gpu_bytes: int, util: Fraction) -> int:
-    """floor(gpu_bytes x util): the memory an engine may use, as vLLM's --gpu-memory-utilization."""
-    return gpu_bytes * util.numerator // util.denominator
-
-
-def parse_util(text: str) -> Fraction:
-    """A fraction in (0, 1] from `0.9`, `0.95` or `9/10`, exactly."""
-    try:
-        util = Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"--util {text!r} is not a number; use e.g. 0.9") from None
-    if not 0 < util <= 1:
-        raise InputError(f"--util must be more than 0 and at most 1, got {text!r}")
-    return util
-
-
-@dataclass(frozen=True)
-class FitReport:
-    """Per-GPU memory of one workload: weights, KV cache, what is left, and the limits."""
-
-    gpu_bytes: int
-    util: Fraction
-    parallelism: Parallelism
-    weights_bytes_per_gpu: int
-    batch: int  # sequences held by the whole deployment
-    seq_len: int
-    kv_bytes_per_token: int  # busiest GPU, one token of one sequence, before window caps
-    kv_bytes_per_request: int  # busiest GPU, one sequence of seq_len tokens
-    max_batch: int | None  # whole deployment at seq_len; None: a request needs no bytes
-    max_seq_len: int | None  # by memory, at this batch; None: windows cap every layer
-    speculative_bytes_per_request: int = 0  # of kv_bytes_per_request: draft and K slots
-    draft_weights_bytes_per_gpu: int = 0  # of weights_bytes_per_gpu
-
-    @property
-    def usable_bytes(self) -> int:
-        return usable_bytes(self.gpu_bytes, self.util)
-
-    @property
-    def budget_bytes(self) -> int:
-        """floor(gpu x util) - weights per GPU: what the KV cache may take (negative: none)."""
-        return self.usable_bytes - self.weights_bytes_per_gpu
-
-    @property
-    def batch_per_replica(self) -> int:
-        return -(-self.batch // self.parallelism.replicas)
-
-    @property
-    def kv_bytes(self) -> int:
-        """KV cache on the busiest GPU for this replica's share of the batch."""
-        return self.batch_per_replica * self.kv_bytes_per_request
-
-    @property
-    def free_bytes(self) -> int:
-        return self.budget_bytes - self.kv_bytes
-
-    @property
-    def fits(self) -> bool:
-        return self.budget_bytes >= 0 and self.free_bytes >= 0
-
-
-def longest_seq(
-    architecture: Architecture, dtype: CacheDtype, par: Parallelism, batch: int, budget: int,
-    draft: Draft | None = None,
-) -> int | None:  # fmt: skip
-    """The longest sequence such that `batch` of them fit in `budget` bytes on the busiest GPU.
-
-    Exact: a doubling then a binary search over seq with `request_bytes_per_gpu`, which grows
-    with seq and stops growing once every layer of the stage is capped by its window. None
-    when even an endless sequence fits (every caching layer windowed).
-    """
-
-    def fits(seq: int) -> bool:
-        return batch * serving_bytes_per_gpu(architecture, dtype, par, seq, draft) <= budget
-
-    if not fits(1):
-        return 0
-    groups = (*architecture.groups, *(draft.architecture.groups if draft else ()))
-    if any(group.kind is LayerKind.FULL for group in groups):
-        low, high = 1, 2
-        while fits(high):
-            low, high = high, high * 2
-    else:
-        windows = [g.window_tokens or 1 for g in groups if g.kind in WINDOWED]
-        low, high = 1, max(windows, default=1)
-        if fits(high):
-            return None
-    while high - low > 1:  # fits(low), not fits(high)
-        middle = (low + high) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle)
-    return low
-
-
-def fit_report(
-    architecture: Architecture,
-    dtype: CacheDtype,
-    par: Parallelism,
-    *,
-    gpu_bytes: int,
-    util: Fraction,
-    weights_bytes: int,
-    batch: int,
-    seq_len: int,
-    draft: Draft | None = None,
-) -> FitReport:
-    """The fit of `batch` sequences of `seq_len` tokens; weights split evenly over tp x pp."""
-    validate(architecture, dtype, par)
-    shards = par.tp * par.pp
-    draft_weights = 0
-    if draft is not None:
-        validate(draft.architecture, draft.dtype, par)
-        draft_weights = -(-draft.weights_bytes // shards)
-    weights_per_gpu = -(-weights_bytes // shards) + draft_weights
-    per_request = serving_bytes_per_gpu(architecture, dtype, par, seq_len, draft)
-    plain = request_bytes_per_gpu(architecture, dtype, par, seq_len)
-    budget = usable_bytes(gpu_bytes, util) - weights_per_gpu
-    per_replica = -(-batch // par.replicas)
-    most = None if per_request == 0 else max(0, budget) // per_request * par.replicas
-    return FitReport(
-        gpu_bytes=gpu_bytes,
-        util=util,
-        parallelism=par,
-        weights_bytes_per_gpu=weights_per_gpu,
-        batch=batch,
-        seq_len=seq_len,
-        kv_bytes_per_token=request_bytes_per_gpu(architecture, dtype, par, 1),
-        kv_bytes_per_request=per_request,
-        max_batch=most,
-        max_seq_len=longest_seq(architecture, dtype, par, per_replica, budget, draft),
-        speculative_bytes_per_request=per_request - plain,
-        draft_weights_bytes_per_gpu=draft_weights,
-    )
+def parallel_notes(architecture: Architecture, tp: int, pp: int) -> tuple[str, ...]:
+    """What tensor and pipeline parallelism do to this model that is not obvious."""
+    notes = []
+    attention = architecture.attention
+    if attention is not None and tp > 1:
+        kv = attention.num_kv_heads
+        if attention.mla is not None:
+            notes.append(f"the MLA latent is not split: each of the {tp} GPUs holds it whole")
+        elif tp > kv:
+            notes.append(
+                f"--tp {tp} exceeds the {kv} KV heads: each GPU holds 1 KV head, every "
+                f"head replicated on {tp // kv} GPUs (vLLM's rule, docs/engines.md 1.2)"
+            )
+    kinds = {g.kind for g in architecture.groups if g.kind is not LayerKind.NONE}
+    if pp > 1:
+        sizes = stage_sizes(architecture.num_layers, pp)
+        notes.append(f"pipeline stages of {', '.join(map(str, sizes))} layers; the busiest "
+                     f"GPU holds {max(sizes)}")  # fmt: skip
+        if len(kinds) > 1:
+            notes.append(
+                "the busiest pipeline stage is taken to hold the heaviest layers (layer order "
+                "is not modelled): an upper bound"
+            )
+    return tuple(notes)

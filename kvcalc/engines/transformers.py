@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.kvbytes import (
     GroupBytes,
     StateRule,
@@ -52,7 +52,7 @@ def _state(architecture: Architecture, dtype: CacheDtype) -> StateRule:
 
 def allocate(
     architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,
-    options: EngineOptions,
+    deployment: Deployment,
 ) -> EngineResult:  # fmt: skip
     """The cache tensors' bytes; the cache dtype is the model dtype (fp32, fp16 or bf16)."""
     require_dtype("transformers", dtype, allowed=("fp32", "fp16", "bf16"))

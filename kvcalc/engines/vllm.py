@@ -1,120 +1,349 @@
-"""vLLM 0.33 (v1 engine): paged blocks held by these requests (docs/engines.md §1)."""
+"""vLLM 0.33 (v1 engine): the paged blocks a request holds, and what a budget buys.
+
+Rules, sources and worked examples: docs/engines.md §1. Layers are bucketed by cache spec;
+on the hybrid path each bucket is cut into KV-cache groups of `group_size` layer slots, and one
+block id costs a whole group's pages, padding slots included.
+"""
 
 from __future__ import annotations
 
-from kvcalc.engines import EngineOptions, EngineResult, require_dtype
-from kvcalc.engines.kvbytes import GroupBytes, Workload, encoder_tokens, size_groups, state_bytes
-from kvcalc.errors import UnsupportedConfigError
+import math
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from kvcalc.engines import Deployment, EngineResult, PoolFigures, require_dtype
+from kvcalc.engines.budget import Reserve, generic_reserve
+from kvcalc.engines.kvbytes import GroupBytes, Workload, encoder_tokens, state_bytes
+from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype
 
 DEFAULT_BLOCK = 16  # CacheConfig.DEFAULT_BLOCK_SIZE
+CPU_BLOCK = 128  # platforms/cpu.py update_block_size_for_backend
 DS_MLA_ROW = 656  # fp8_ds_mla: 512 fp8 values + 16 B of scales + 64 bf16 RoPE values
+GIB = 1024**3
+GDN_FAMILIES = ("qwen3_next", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text")
 
 
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def indexer_row(index_head_dim: int) -> int:
+    """DSA indexer key: fp8 values plus one fp32 scale per 128 (deepseek_v2.py
+    `DeepseekV32IndexerCache.get_kv_cache_spec`): 132 B for index_head_dim 128."""
+    return index_head_dim + index_head_dim // 128 * 4
+
+
 def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -> int:
-    """One token of one layer: kv_heads x (K + V), or the MLA latent (656 B with fp8_ds_mla)."""
+    """One token of one layer: kv_heads x (K + V); an MLA latent (656 B with fp8_ds_mla) plus
+    the DSA indexer key where there is one."""
     attention = group.cached_attention
-    if attention.mla is not None and attention.mla.indexer_dim:
-        raise UnsupportedConfigError(
-            f"--engine {engine}: the sparse-attention indexer cache (index_head_dim) "
-            "is not modelled"
-        )
+    mla = attention.mla
     if dtype.name == "fp8_ds_mla":
-        if attention.mla is None:
+        if mla is None:
             raise UnsupportedConfigError(f"--engine {engine}: fp8_ds_mla is for MLA models only")
-        return DS_MLA_ROW
-    return dtype.bytes_for(attention.elements_per_token)
+        row = DS_MLA_ROW
+    elif mla is not None:
+        row = dtype.bytes_for(mla.latent_dim)
+    else:
+        return dtype.bytes_for(attention.elements_per_token)
+    return row + (indexer_row(mla.indexer_dim) if mla.indexer_dim else 0)
 
 
-def _refuse_unmodelled(architecture: Architecture) -> None:
-    """Layouts whose vLLM allocation docs/engines.md does not give."""
-    if "kv-shared-layers" in architecture.quirks:
-        raise UnsupportedConfigError(
-            "--engine vllm: KV-sharing layers (num_kv_shared_layers) are not modelled"
-        )
-    if architecture.model_type in ("mimo_v2_flash", "mimo_v2"):
-        raise UnsupportedConfigError(
-            "--engine vllm: sliding and full layers with different page sizes are not "
-            "modelled (vLLM scales the block size of the smaller page)"
-        )
+@dataclass(frozen=True)
+class Settings:
+    """The scheduler and cache settings vLLM resolves for this deployment."""
+
+    block: int
+    async_scheduling: bool
+    prefix_caching: bool
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    assumptions: tuple[str, ...]
 
 
-def _ssm_page(state: RecurrentState, architecture: Architecture, model: CacheDtype) -> int:
+def _is_mla(architecture: Architecture) -> bool:
+    return any(g.attention is not None and g.attention.mla for g in architecture.groups)
+
+
+def _backend_block(architecture: Architecture, dtype: CacheDtype, arch: str) -> tuple[int, str]:
+    """The default block size of the attention backend vLLM picks (`platforms/cuda.py`
+    `_get_backend_priorities`; each backend's `get_supported_kernel_block_sizes`)."""
+    if arch == "cpu":
+        return (16, "CPU MLA reference backend") if _is_mla(architecture) else (
+            CPU_BLOCK, "CPU_ATTN, block 128 by default")  # fmt: skip
+    if not _is_mla(architecture):
+        return DEFAULT_BLOCK, "FLASH_ATTN/FLASHINFER, block 16"
+    if any(g.attention and g.attention.mla and g.attention.mla.indexer_dim
+           for g in architecture.groups):  # fmt: skip
+        return 64, "sparse MLA with the DSA indexer, block 64"
+    fp8 = dtype.name in ("fp8", "fp8_ds_mla")
+    if arch in ("ampere", "ada"):
+        if fp8 and arch == "ampere":
+            raise InputError("--engine vllm: no MLA backend takes an fp8 cache on Ampere")
+        return DEFAULT_BLOCK, "TRITON_MLA, block 16"
+    if arch == "blackwell":
+        return 32, "FLASHINFER_MLA, block 32"
+    return (64, "FLASHMLA (fp8 cache), block 64") if fp8 else (
+        DEFAULT_BLOCK, "FLASH_ATTN_MLA, block 16")  # fmt: skip
+
+
+def batch_defaults(deployment: Deployment) -> tuple[int, int, str]:
+    """`vllm serve` defaults of max_num_batched_tokens / max_num_seqs by device
+    (`engine/arg_utils.py` `get_batch_defaults`, OpenAI-server usage context)."""
+    world = deployment.tp * deployment.pp
+    if deployment.arch == "cpu":
+        return 2048 * world, 128 * world, "CPU"
+    memory = deployment.gpu_memory_bytes or 80 * GIB
+    name = (deployment.gpu_name or "").lower()
+    if memory >= 160 * GIB:
+        return 16384, 1024, "a GPU of 160 GiB or more"
+    if memory >= 70 * GIB and "a100" not in name:
+        return 8192, 1024, "a GPU of 70 GiB or more (not A100)"
+    return 2048, 256, "a GPU under 70 GiB (or an A100)"
+
+
+def settings(architecture: Architecture, dtype: CacheDtype, deployment: Deployment) -> Settings:
+    """Block size, scheduling and prefix caching as vLLM 0.33 resolves them."""
+    notes = []
+    if deployment.block_size:
+        block = deployment.block_size
+    else:
+        block, why = _backend_block(architecture, dtype, deployment.arch)
+        notes.append(f"block size {block} ({why} on {deployment.arch}; --block-size to change)")
+    cpu = deployment.arch == "cpu"
+    tokens, seqs, device = batch_defaults(deployment)
+    tokens = deployment.max_num_batched_tokens or tokens
+    seqs = deployment.max_num_seqs or seqs
+    if not (deployment.max_num_batched_tokens and deployment.max_num_seqs):
+        notes.append(f"max_num_batched_tokens {tokens:,}, max_num_seqs {seqs:,} (vllm serve "
+                     f"defaults for {device})")  # fmt: skip
+    supported = not any(g.kind is LayerKind.CROSS for g in architecture.groups) and any(
+        g.attention for g in architecture.groups
+    )
+    prefix = supported if deployment.prefix_caching is None else deployment.prefix_caching
+    notes.append(f"prefix caching {'on' if prefix else 'off'}"
+                 + (" (the default)" if deployment.prefix_caching is None else ""))  # fmt: skip
+    notes.append("async scheduling off (CPU)" if cpu else
+                 "async scheduling on: the next token's slot is already allocated")  # fmt: skip
+    return Settings(block, not cpu, prefix, tokens, seqs, tuple(notes))
+
+
+def _state_page(state: RecurrentState, architecture: Architecture, model: CacheDtype) -> int:
     """Mamba page: conv (kernel - 1) x channels and the temporal state, in the model dtype
-    (Nemotron-H keeps its SSM state in float32)."""
+    (Nemotron-H and Kimi Linear keep the SSM state in float32)."""
     ssm = FP32 if "vllm-ssm-fp32" in architecture.quirks else model
     return state_bytes(state, state.conv_kernel - 1, model, ssm)
 
 
-def _hybrid_block(
-    architecture: Architecture, block: int, attention_page: int, mamba_page: int
-) -> int:
-    """`_align_hybrid_block_size`: the attention block grows until its page covers a Mamba page."""
-    kernel_block = max(DEFAULT_BLOCK, block)
-    if any(g.attention and g.attention.mla for g in architecture.groups):
-        kernel_block = max(kernel_block, 128)
-    aligned = kernel_block * cdiv(mamba_page, kernel_block * attention_page)
+def _checkpoint_blocks(architecture: Architecture, state: RecurrentState, arch: str) -> int:
+    """Prefill-checkpoint blocks in align mode: Mamba2 layers always one; Qwen's gated
+    DeltaNet one with the FlashInfer prefill kernel (Hopper, Blackwell)."""
+    if state.groups:
+        return 1
+    return int(architecture.model_type in GDN_FAMILIES and arch in ("hopper", "blackwell"))
+
+
+def _align_hybrid_block(
+    architecture: Architecture, block: int, attention_page: int, mamba_page: int,
+    align_mode: bool, arch: str,
+) -> int:  # fmt: skip
+    """`Platform._align_hybrid_block_size`: the attention block grows until one page covers
+    a Mamba page; K is at least 16 (128 for MLA), lcm'd with 64 for FlashInfer's gated
+    DeltaNet checkpoints in align mode."""
+    kernel = max(DEFAULT_BLOCK, block)
+    if _is_mla(architecture):
+        kernel = max(kernel, 128)
+    if align_mode and architecture.model_type in GDN_FAMILIES and arch in ("hopper", "blackwell"):
+        kernel = math.lcm(kernel, 64)
+    aligned = kernel * cdiv(mamba_page, kernel * attention_page)
+    aligned = DEFAULT_BLOCK * cdiv(aligned, DEFAULT_BLOCK)
     return max(block, aligned)
 
 
-def _blocks(group: LayerGroup, seq: int, block: int, promote: bool) -> int:
-    """Blocks one request holds: cdiv(N, B); a sliding layer frees blocks wholly outside W."""
-    held = cdiv(seq, block)
-    if group.kind is LayerKind.SLIDING and not promote and group.window_tokens is not None:
-        held -= max(0, seq - group.window_tokens + 1) // block
+@dataclass(frozen=True)
+class Bucket:
+    """Layers of one cache spec: `page` bytes per block, `block` tokens per block, cut into
+    `groups` vLLM KV-cache groups."""
+
+    group: LayerGroup
+    page: int
+    block: int
+    groups: int
+    per_token: int  # bytes of one token in one layer (0 for states)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """vLLM's KV-cache layout for one GPU: buckets, and the bytes one block id costs."""
+
+    buckets: tuple[Bucket, ...]
+    bytes_per_block: int
+    group_size: int
+    settings: Settings
+    notes: tuple[str, ...]
+    uniform: bool = False  # one group of every layer: a block id costs every layer's page
+
+
+def _uniform(groups: list[LayerGroup], pages: dict[int, int], block: int, cfg: Settings) -> Plan:
+    """One spec type (all full, or all cross): one group of every layer; a block id costs
+    every layer's page (`UniformTypeKVCacheSpecs`)."""
+    buckets = tuple(Bucket(g, block * pages[id(g)], block, 1, pages[id(g)]) for g in groups)
+    per_block = sum(b.page * b.group.count for b in buckets)
+    return Plan(buckets, per_block, 1, cfg, (), uniform=True)
+
+
+def plan(
+    architecture: Architecture, dtype: CacheDtype, model: CacheDtype, deployment: Deployment
+) -> Plan:
+    """Groups, block sizes and the bytes of one block id, as `get_kv_cache_groups` and
+    `_get_kv_cache_groups_uniform_page_size` lay them out (docs/engines.md §1)."""
+    require_dtype("vllm", dtype, allowed=("fp32", "fp16", "bf16", "fp8", "fp8_ds_mla"))
+    cfg = settings(architecture, dtype, deployment)
+    cached = [g for g in architecture.groups if g.kind is not LayerKind.NONE]
+    notes: list[str] = []
+    if any(g.kind is LayerKind.CHUNKED for g in cached):
+        # Chunked local attention turns the hybrid KV-cache manager off: every layer is full.
+        notes.append("vllm: chunked local attention disables the hybrid KV-cache manager; "
+                     "sliding and chunked layers are allocated as full attention")  # fmt: skip
+        cached = [LayerGroup(LayerKind.FULL, g.count, g.attention) if g.window_tokens else g
+                  for g in cached]  # fmt: skip
+    pages = {id(g): page_per_token(g, dtype) for g in cached if g.attention}
+    block = cfg.block
+    states = [g for g in cached if g.state is not None]
+    if not states and len({g.kind for g in cached}) == 1:
+        return _uniform(cached, pages, block, cfg)
+    mamba_page = max((_state_page(g.state, architecture, model) for g in states
+                      if g.state is not None), default=0)  # fmt: skip
+    if states and pages:
+        block = _align_hybrid_block(architecture, block, max(pages.values()), mamba_page,
+                                    cfg.prefix_caching, deployment.arch)  # fmt: skip
+        mode = "align" if cfg.prefix_caching else "none"
+        notes.append(f"vllm: hybrid model, attention block size aligned to {block} tokens "
+                     f"(mamba_cache_mode {mode})")  # fmt: skip
+    attention_pages = {key: block * value for key, value in pages.items()}
+    largest = max([*attention_pages.values(), mamba_page])
+    sizes = [g.count for g in cached]
+    group_size = min(sizes) if max(sizes) >= 1.5 * min(sizes) else max(sizes)
+    buckets = []
+    for g in cached:
+        count = cdiv(g.count, group_size)
+        if g.state is not None:
+            buckets.append(Bucket(g, largest, block, count, 0))
+            continue
+        page = attention_pages[id(g)]
+        scale = largest // page if largest % page == 0 else 1
+        buckets.append(Bucket(g, largest, block * scale, count, pages[id(g)]))
+    padding = sum(b.groups * group_size - b.group.count for b in buckets)
+    if padding:
+        notes.append(f"vllm: KV-cache groups of {group_size} layer slots; {padding} padding "
+                     "slot(s) cost memory in every block id")  # fmt: skip
+    return Plan(tuple(buckets), group_size * largest, group_size, cfg, tuple(notes))
+
+
+def _held(bucket: Bucket, architecture: Architecture, workload: Workload, cfg: Settings) -> int:
+    """Blocks one decoding request holds in one group of `bucket` (§1.9): cdiv(S + a, B) with
+    a = 1 under async scheduling; a sliding layer frees the blocks wholly before S - W; a
+    Mamba group holds 1 state block (mamba_cache_mode none) or 2 (align)."""
+    group = bucket.group
+    if group.state is not None:
+        return 2 if cfg.prefix_caching else 1
+    if group.kind is LayerKind.CROSS:
+        return cdiv(encoder_tokens(architecture, workload), bucket.block)
+    seq = workload.seq_len
+    held = cdiv(seq + int(cfg.async_scheduling), bucket.block)
+    if group.kind is LayerKind.SLIDING and group.window_tokens is not None:
+        held -= max(0, seq - group.window_tokens) // bucket.block
     return held
 
 
 def allocate(
     architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,
-    options: EngineOptions,
+    deployment: Deployment,
 ) -> EngineResult:  # fmt: skip
-    """Per request: blocks x block size x page bytes per token, summed over layers."""
-    require_dtype("vllm", dtype, allowed=("fp32", "fp16", "bf16", "fp8", "fp8_ds_mla"))
-    _refuse_unmodelled(architecture)
-    block = options.block_size or DEFAULT_BLOCK
-    notes: list[str] = []
-    # Chunked local attention turns the hybrid KV-cache manager off: every layer is full.
-    promote = any(g.kind is LayerKind.CHUNKED for g in architecture.groups)
-    if promote:
-        notes.append("vllm: chunked local attention disables the hybrid KV-cache manager; "
-                     "sliding and chunked layers are allocated as full attention")  # fmt: skip
-    pages = {id(g): page_per_token(g, dtype) for g in architecture.groups if g.attention}
-    state_page = 0
-    states = [g.state for g in architecture.groups if g.state is not None]
-    if states:
-        mamba_page = _ssm_page(states[0], architecture, model)
-        state_page = mamba_page
-        if pages:
-            attention_page = max(pages.values())
-            block = _hybrid_block(architecture, block, attention_page, mamba_page)
-            state_page = block * attention_page  # Mamba pages are padded to the attention page
-            notes.append(f"vllm: hybrid model, attention block size aligned to {block} tokens "
-                         "(prefix caching off: one state block per request)")  # fmt: skip
-    groups = size_groups(
-        architecture, workload,
-        lambda state: (state_page, "1 state block per request"),
-        lambda group: _attention(group, architecture, workload, block, pages[id(group)], promote),
+    """Per request: blocks held in each group x the bytes of one block id."""
+    layout = plan(architecture, dtype, model, deployment)
+    groups = []
+    for bucket in layout.buckets:
+        blocks = _held(bucket, architecture, workload, layout.settings)
+        per_request = bucket.groups * blocks * layout.bytes_per_block
+        if layout.uniform:
+            per_request = blocks * bucket.page * bucket.group.count
+        slots = bucket.groups * layout.group_size
+        detail = (f"{blocks:,} block(s) of {bucket.block} in each of {bucket.groups} group(s) "
+                  f"of {layout.group_size} layer slots" if layout.group_size > 1 else
+                  f"{blocks:,} blocks of {bucket.block}")  # fmt: skip
+        tokens = 0 if bucket.group.state is not None else blocks * bucket.block
+        per_token = slots * bucket.per_token if layout.group_size > 1 else (
+            bucket.group.count * bucket.per_token)  # fmt: skip
+        groups.append(GroupBytes(bucket.group, tokens, per_token,
+                                 workload.batch * per_request, detail))  # fmt: skip
+    for group in architecture.groups:
+        if group.kind is LayerKind.NONE:
+            groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
+    return EngineResult(tuple(groups), layout.notes, layout.settings.assumptions)
+
+
+def _worst_case_blocks(
+    bucket: Bucket, architecture: Architecture, seq_len: int, cfg: Settings,
+    deployment: Deployment,
+) -> int:  # fmt: skip
+    """`max_memory_usage_bytes` of the group's spec, in blocks (kv_cache_interface.py): full
+    cdiv(M, B); sliding cdiv(min(W - 1 + T, M), B) + 1 with T the tokens in flight; Mamba
+    1 (none) or 2 + checkpoint blocks (align); cross cdiv(encoder tokens, B)."""
+    group = bucket.group
+    if group.state is not None:
+        if not cfg.prefix_caching:
+            return 1
+        return 2 + _checkpoint_blocks(architecture, group.state, deployment.arch)
+    if group.kind is LayerKind.CROSS:
+        return cdiv(encoder_tokens(architecture, Workload(1, seq_len)), bucket.block)
+    if group.kind is LayerKind.SLIDING and group.window_tokens is not None:
+        pp = deployment.pp
+        batches = pp + 1 if cfg.async_scheduling else pp
+        in_flight = batches * cfg.max_num_batched_tokens
+        return cdiv(min(group.window_tokens - 1 + in_flight, seq_len), bucket.block) + 1
+    return cdiv(seq_len, bucket.block)
+
+
+def capacity(
+    architecture: Architecture, dtype: CacheDtype, model: CacheDtype, deployment: Deployment,
+    budget_bytes: int, seq_len: int,
+) -> PoolFigures:  # fmt: skip
+    """num_blocks = budget // bytes per block id; "Maximum concurrency" = num_blocks / the
+    blocks a request may need at max_model_len; "GPU KV cache size" = int(that x M) tokens
+    (`kv_cache_utils.py` `get_max_concurrency_for_kv_cache_config`, `get_kv_cache_capacity`)."""
+    layout = plan(architecture, dtype, model, deployment)
+    blocks = max(0, budget_bytes) // layout.bytes_per_block
+    per_request = sum(
+        bucket.groups * _worst_case_blocks(bucket, architecture, seq_len, layout.settings,
+                                           deployment)
+        for bucket in (layout.buckets[:1] if layout.uniform else layout.buckets)
     )  # fmt: skip
-    return EngineResult(groups, tuple(notes))
-
-
-def _attention(
-    group: LayerGroup, architecture: Architecture, workload: Workload, block: int, page: int,
-    promote: bool,
-) -> GroupBytes:  # fmt: skip
-    seq = (
-        encoder_tokens(architecture, workload)
-        if group.kind is LayerKind.CROSS
-        else workload.seq_len
+    concurrency = blocks / per_request if per_request else 0.0
+    tokens = int(concurrency * seq_len)
+    lines = (
+        f"GPU KV cache size: {tokens:,} tokens",
+        f"Maximum concurrency for {seq_len:,} tokens per request: {concurrency:.2f}x",
     )
-    blocks = _blocks(group, seq, block, promote)
-    slots = blocks * block
-    per_token = group.count * page
-    return GroupBytes(group, slots, per_token, workload.batch * slots * per_token,
-                      f"{blocks:,} blocks of {block}")  # fmt: skip
+    # The block pool keeps one null block for itself; a request is admitted only if its worst
+    # case fits beside it (`_check_enough_kv_cache_memory`).
+    return PoolFigures("block", layout.bytes_per_block, blocks, tokens, concurrency, lines,
+                       reserved_units=1, worst_case_units=per_request)  # fmt: skip
+
+
+def default_util(deployment: Deployment, gpu_bytes: int) -> Fraction:
+    """gpu_memory_utilization: 0.92 in vLLM 0.33 (`config/cache.py` CacheConfig)."""
+    return Fraction(92, 100)
+
+
+def reserve(architecture: Architecture, deployment: Deployment, gpu_bytes: int) -> Reserve:
+    """The profile run's peak at vLLM's batch defaults for this GPU (docs/engines.md §1.10):
+    a forward of max_num_batched_tokens, the sampler over min(that, max_num_seqs) rows, CUDA
+    graphs captured (none on CPU) and communication buffers."""
+    sized = replace(deployment, gpu_memory_bytes=deployment.gpu_memory_bytes or gpu_bytes)
+    tokens, seqs, _ = batch_defaults(sized)
+    tokens = deployment.max_num_batched_tokens or tokens
+    seqs = deployment.max_num_seqs or seqs
+    return generic_reserve(architecture, deployment, tokens, seqs, deployment.arch != "cpu")

@@ -110,8 +110,16 @@ class RecurrentState:
     conv_channels: int
     conv_kernel: int
     recurrent_shape: tuple[int, ...]
+    # Mamba2: of the conv channels, `groups` x `group_channels` belong to the B/C groups,
+    # which tensor parallelism replicates when it cannot split them (the rest split by head).
+    groups: int = 0
+    group_channels: int = 0
 
     def __post_init__(self) -> None:
+        if self.groups < 0 or self.group_channels < 0:
+            raise ValueError("Mamba groups and their channels must not be negative")
+        if self.groups * self.group_channels > self.conv_channels:
+            raise ValueError("the Mamba groups' channels exceed the conv channels")
         if self.conv_channels or self.conv_kernel:
             _require_positive("conv_channels", self.conv_channels)
             _require_positive("conv_kernel", self.conv_kernel)
@@ -172,6 +180,19 @@ class NaiveDims:
 
 
 @dataclass(frozen=True)
+class ComputeDims:
+    """Widths outside the cache that the engines' non-KV memory grows with (activations,
+    logits); None where the config does not state them."""
+
+    hidden_size: int | None = None
+    intermediate_size: int | None = None
+    vocab_size: int | None = None
+    num_experts: int | None = None
+    experts_per_token: int | None = None
+    moe_intermediate_size: int | None = None
+
+
+@dataclass(frozen=True)
 class Architecture:
     """Everything about a model that decides the size of its KV cache."""
 
@@ -179,6 +200,8 @@ class Architecture:
     groups: tuple[LayerGroup, ...]
     max_position_embeddings: int | None = None
     config_dtype: str | None = None
+    # The cache dtype the checkpoint itself asks for (quantization_config), e.g. "fp8".
+    kv_cache_dtype: str | None = None
     naive: NaiveDims | None = None
     encoder_tokens: int | None = None  # encoder length of an encoder-decoder model, if fixed
     # Decoder layers, where groups overlap: a Falcon-H1 or Zamba2 layer holds attention keys
@@ -187,6 +210,7 @@ class Architecture:
     # Engine-specific behaviours of this family, e.g. "transformers-repeats-kv" (Falcon's
     # new architecture caches K/V broadcast to every query head in transformers).
     quirks: frozenset[str] = frozenset()
+    compute: ComputeDims = ComputeDims()
     # (what, config key it was read from), in reading order; for `inspect` and error messages.
     provenance: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kvcalc.engines.kvbytes import GroupBytes, Workload
 from kvcalc.errors import ConfigError, InputError
 from kvcalc.model.architecture import Architecture
+
+if TYPE_CHECKING:
+    from kvcalc.engines import Deployment
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import FP16, CacheDtype, config_dtype, parse_dtype
 from kvcalc.sources.resolve import HubOptions, ModelSource, resolve
@@ -27,6 +31,7 @@ class Estimate:
     groups: tuple[GroupBytes, ...]
     notes: tuple[str, ...] = ()
     engine: str = "default"
+    assumptions: tuple[str, ...] = ()  # engine defaults applied, e.g. "block size 16 (...)"
 
     @property
     def total_bytes(self) -> int:
@@ -56,10 +61,19 @@ def load_model(reference: str | os.PathLike[str], hub: HubOptions | None = None)
     return LoadedModel(source, architecture)
 
 
-def resolve_dtype(name: str, architecture: Architecture) -> tuple[CacheDtype, tuple[str, ...]]:
-    """The cache dtype for `name`; `auto` is the config's own dtype (fp16 if it names none)."""
+def resolve_dtype(
+    name: str, architecture: Architecture, *, kv_cache: bool = False
+) -> tuple[CacheDtype, tuple[str, ...]]:
+    """The dtype for `name`; `auto` is the config's own dtype (fp16 if it names none). For the
+    KV cache (`kv_cache`), `auto` is first the cache dtype the checkpoint quantizes to, as vLLM
+    takes it (kvcalc.model.dialects.quantization)."""
     if name.strip().lower() != "auto":
         return parse_dtype(name), ()
+    if kv_cache and architecture.kv_cache_dtype is not None:
+        return parse_dtype(architecture.kv_cache_dtype), (
+            f"--dtype auto: the checkpoint's quantization_config asks for a "
+            f"{architecture.kv_cache_dtype} KV cache, which vLLM uses; pass --dtype to size another",
+        )
     if architecture.config_dtype is None:
         return FP16, ("config.json names no torch_dtype; assuming fp16 (2 bytes per element)",)
     found = config_dtype(architecture.config_dtype)
@@ -111,27 +125,38 @@ def estimate(
     enc_seq: int | str | None = None,
     block_size: int | str | None = None,
     hub: HubOptions | None = None,
+    deployment: Deployment | None = None,
 ) -> Estimate:
     """The KV cache of `model` for `batch` sequences of `seq` tokens in `dtype`, as `engine`
-    allocates it (see kvcalc.engines)."""
-    from kvcalc.engines import EngineOptions, rule
+    allocates it on one GPU, or on the busiest GPU of `deployment` (see kvcalc.engines)."""
+    from dataclasses import replace
 
-    sizing = rule(engine)
+    from kvcalc.engines import Deployment, rule, size
+
+    rule(engine)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, hub)
     architecture = loaded.architecture
-    cache_dtype, dtype_notes = resolve_dtype(dtype, architecture)
-    model_dtype = resolve_dtype("auto", architecture)[0] if architecture.config_dtype else FP16
+    cache_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True)
+    model_dtype = model_dtype_of(architecture)
     seq_len, seq_notes = resolve_seq(seq, architecture)
     batch_size = _positive(batch, "--batch") or 1
     encoder = _positive(enc_seq if not isinstance(enc_seq, str) else parse_tokens(enc_seq,
                         what="--enc-seq"), "--enc-seq")  # fmt: skip
     workload = Workload(batch_size, seq_len, encoder)
-    options = EngineOptions(block_size=_positive(block_size, "--block-size"))
-    result = sizing(architecture, workload, cache_dtype, model_dtype, options)
+    deployment = deployment or Deployment()
+    block = _positive(block_size, "--block-size")
+    if block is not None:
+        deployment = replace(deployment, block_size=block)
+    result = size(engine, architecture, workload, cache_dtype, model_dtype, deployment)
     notes = (*loaded.source.notes, *dtype_notes, *seq_notes, *result.notes,
              *window_notes(result.groups, seq_len))  # fmt: skip
     return Estimate(loaded.source, architecture, cache_dtype, workload, result.groups, notes,
-                    engine.lower())  # fmt: skip
+                    engine.lower(), result.assumptions)  # fmt: skip
+
+
+def model_dtype_of(architecture: Architecture) -> CacheDtype:
+    """The dtype the model computes in (its torch_dtype; fp16 when it names none)."""
+    return resolve_dtype("auto", architecture)[0] if architecture.config_dtype else FP16
 
 
 def window_notes(groups: tuple[GroupBytes, ...], seq_len: int) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ class EstimateRecord(TypedDict):
     model_type: str
     engine: str
     engine_semantics: str
+    engine_assumptions: list[str]
     attention: Literal["MHA", "GQA", "MQA", "MLA", "none"]
     num_layers: int
     num_attention_heads: int

@@ -63,6 +63,7 @@ def estimate_record(estimate: Estimate) -> EstimateRecord:
         "model_type": estimate.architecture.model_type,
         "engine": estimate.engine,
         "engine_semantics": SEMANTICS[estimate.engine],
+        "engine_assumptions": list(estimate.assumptions),
         **headline(estimate.architecture.attention),
         "num_layers": estimate.architecture.num_layers,
         "dtype": estimate.dtype.name,

@@ -81,6 +81,8 @@ def render_table(estimate: Estimate, *, explain: bool = False, units: str = "aut
             table.add_row("", _group_text(group, units))
     table.add_row("Dtype", f"{estimate.dtype.name} ({estimate.dtype.bytes_per_element} B/element)")
     table.add_row("Engine", f"{estimate.engine}: {SEMANTICS[estimate.engine]}")
+    for index, assumption in enumerate(estimate.assumptions):
+        table.add_row("Assumes" if index == 0 else "", assumption)
     workload = estimate.workload
     encoder = workload.enc_seq or estimate.architecture.encoder_tokens
     extra = f", encoder {encoder:,} tokens" if encoder else ""

@@ -26,6 +26,10 @@ class Preset:
     params_exact: bool = True  # False: a rounded published figure
     weights_dtype: str | None = None  # storage dtype of the checkpoint, if not torch_dtype
     weights_note: str | None = None  # what params x dtype misses for this checkpoint
+    family: str | None = None  # "Llama", "Qwen", ... for `kvcalc presets`
+    checkpoint_bytes: int | None = None  # exact stored bytes of the published checkpoint
+    checkpoint_by_dtype: tuple[tuple[str, int], ...] = ()  # stored elements per dtype
+    checkpoint_source: str | None = None  # where the checkpoint figures come from
 
     @property
     def path(self) -> Path:
@@ -59,9 +63,30 @@ def all_presets() -> tuple[Preset, ...]:
             params_exact=bool(row.get("params_exact", True)),
             weights_dtype=row.get("weights_dtype"),
             weights_note=row.get("weights_note"),
+            family=row.get("family"),
+            checkpoint_bytes=_checkpoint(row)[0],
+            checkpoint_by_dtype=_checkpoint(row)[1],
+            checkpoint_source=_checkpoint(row)[2],
         )
         for row in index["presets"]
     )
+
+
+def _checkpoint(
+    row: dict[str, object],
+) -> tuple[int | None, tuple[tuple[str, int], ...], str | None]:
+    """The `checkpoint` entry of an index row: exact bytes, elements per dtype, source."""
+    entry = row.get("checkpoint")
+    if not isinstance(entry, dict):
+        return None, (), None
+    total, by_dtype, source = entry.get("bytes"), entry.get("parameters_by_dtype"), entry.get(
+        "source")  # fmt: skip
+    counts = tuple(
+        (str(name), count) for name, count in sorted((by_dtype or {}).items())
+        if isinstance(count, int) and not isinstance(count, bool)
+    )  # fmt: skip
+    return (total if isinstance(total, int) else None, counts,
+            source if isinstance(source, str) else None)  # fmt: skip
 
 
 def find_preset(reference: str) -> Preset | None:

@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kvcalc.errors import ConfigError, UnsupportedConfigError
-from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind, NaiveDims
+from kvcalc.model.architecture import (
+    Architecture,
+    Attention,
+    ComputeDims,
+    LayerGroup,
+    LayerKind,
+    NaiveDims,
+)
 from kvcalc.model.dialects.attention import num_layers
 from kvcalc.model.dialects.families import READERS
 from kvcalc.model.dialects.fields import ConfigReader
+from kvcalc.model.dialects.gguf import GgufMetadata, read_gguf_architecture
+from kvcalc.model.dialects.quantization import checkpoint_kv_cache_dtype
 
 __all__ = ["read_architecture"]
 
@@ -40,7 +49,9 @@ _LAYOUT_KEYS = (
 
 
 def read_architecture(raw: object) -> Architecture:
-    """The KV-relevant architecture described by a parsed config.json."""
+    """The KV-relevant architecture described by a parsed config.json (or a GGUF header)."""
+    if isinstance(raw, GgufMetadata):
+        return read_gguf_architecture(raw)
     if not isinstance(raw, dict):
         raise ConfigError(f"the config must be a JSON object, got {type(raw).__name__}")
     cfg = _text_config(raw)
@@ -63,10 +74,12 @@ def read_architecture(raw: object) -> Architecture:
             groups=groups,
             max_position_embeddings=max_positions,
             config_dtype=_dtype_name(raw, cfg),
+            kv_cache_dtype=checkpoint_kv_cache_dtype(raw),
             naive=_naive_dims(cfg, groups),
             encoder_tokens=_encoder_tokens(cfg),
             layer_count=num_layers(cfg) if cfg.model_type in _OVERLAPPING_GROUPS else None,
             quirks=_quirks(cfg),
+            compute=_compute_dims(cfg),
             provenance=tuple(cfg.provenance),
         )
     except ValueError as error:
@@ -91,6 +104,30 @@ def _naive_dims(cfg: ConfigReader, groups: tuple[LayerGroup, ...]) -> NaiveDims 
     if cfg.model_type in _OVERLAPPING_GROUPS:
         layers = num_layers(cfg)
     return NaiveDims(layers, kv_heads, max(1, dim))
+
+
+_COMPUTE_KEYS: dict[str, tuple[str, ...]] = {
+    "hidden_size": ("hidden_size", "n_embd", "d_model", "dim"),
+    "intermediate_size": ("intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size",
+                          "d_ff", "ffn_config_hidden"),
+    "vocab_size": ("vocab_size", "padded_vocab_size"),
+    "num_experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
+    "experts_per_token": ("num_experts_per_tok", "moe_topk", "top_k", "num_experts_per_token"),
+    "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
+}  # fmt: skip
+
+
+def _compute_dims(cfg: ConfigReader) -> ComputeDims:
+    """Widths for the non-KV memory estimate: the first of each key's aliases, if a positive
+    integer; absent or odd values leave the width unknown (the estimate says so)."""
+    found: dict[str, int | None] = {}
+    for field, keys in _COMPUTE_KEYS.items():
+        key = cfg.first_key(keys)
+        try:
+            found[field] = cfg.peek_positive_int(key) if key else None
+        except ConfigError:
+            found[field] = None
+    return ComputeDims(**found)
 
 
 def _encoder_tokens(cfg: ConfigReader) -> int | None:

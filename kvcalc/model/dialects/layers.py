@@ -27,11 +27,12 @@ NAME_KINDS: dict[str, tuple[LayerKind, ...]] = {
 
 
 def make_state(
-    cfg: ConfigReader, channels: int, kernel: int, shape: tuple[int, ...]
-) -> RecurrentState:
+    cfg: ConfigReader, channels: int, kernel: int, shape: tuple[int, ...], groups: int = 0,
+    group_channels: int = 0,
+) -> RecurrentState:  # fmt: skip
     """A RecurrentState; an inconsistency becomes an error naming the model_type."""
     try:
-        return RecurrentState(channels, kernel, shape)
+        return RecurrentState(channels, kernel, shape, groups, group_channels)
     except ValueError as error:
         raise cfg.error(str(error)) from None
 

@@ -51,7 +51,8 @@ def _mamba2_state(cfg: ConfigReader, inner: int, heads: int, dim: int, groups: i
         raise cfg.error(
             f"{heads} Mamba heads x head dim {dim} must equal the Mamba inner width {inner}"
         )
-    return make_state(cfg, inner + 2 * groups * d_state, kernel, (heads, dim, d_state))
+    return make_state(cfg, inner + 2 * groups * d_state, kernel, (heads, dim, d_state), groups,
+                      2 * d_state)  # fmt: skip
 
 
 def _mamba2_prefixed(cfg: ConfigReader, inner: int, default_heads: int) -> RecurrentState:

@@ -1,0 +1,119 @@
+"""A deployment (parallelism and the engine's knobs), and what a KV budget buys under it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kvcalc.errors import InputError
+
+GPU_ARCHS = ("ampere", "ada", "hopper", "blackwell", "cpu")
+DEFAULT_GPU_ARCH = "hopper"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the engine runs the model. None means the engine's own default, which the engine
+    rule resolves and reports among its assumptions.
+
+    `block_size`: vLLM's block, SGLang's page, TensorRT-LLM's tokens_per_block.
+    `gpu_arch`: decides default block/page sizes (attention backends differ per arch).
+    `gpu_memory_bytes`, `gpu_name`: vLLM picks its batch defaults from the device.
+    """
+
+    tp: int = 1
+    pp: int = 1
+    block_size: int | None = None
+    gpu_arch: str | None = None
+    gpu_name: str | None = None
+    gpu_memory_bytes: int | None = None
+    prefix_caching: bool | None = None
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    kv_unified: bool | None = None
+    mamba_strategy: str | None = None  # SGLang: extra_buffer | no_buffer
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise InputError(f"--{name} must be a positive integer, got {value!r}")
+        for name in ("block_size", "max_num_batched_tokens", "max_num_seqs"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value <= 0):
+                raise InputError(f"--{name.replace('_', '-')} must be positive, got {value!r}")
+        if self.mamba_strategy not in (None, "extra_buffer", "no_buffer"):
+            raise InputError(
+                f"--mamba-strategy {self.mamba_strategy!r} is not extra_buffer or no_buffer"
+            )
+        if self.gpu_arch is not None and self.gpu_arch not in GPU_ARCHS:
+            raise InputError(f"--gpu-arch {self.gpu_arch!r} is not one of {', '.join(GPU_ARCHS)}")
+
+    @property
+    def arch(self) -> str:
+        return self.gpu_arch or DEFAULT_GPU_ARCH
+
+
+@dataclass(frozen=True)
+class PoolFigures:
+    """A KV budget in an engine's own terms: `units` of `unit_bytes` each (vLLM's block ids,
+    SGLang's token slots), `kv_tokens` (the engine's "KV cache size" in tokens),
+    `max_concurrency` (requests, as the engine computes it: vLLM from each request's worst
+    case at max_model_len) and `lines`, the engine's own start-up figures in its words."""
+
+    unit: str
+    unit_bytes: int
+    units: int
+    kv_tokens: int
+    max_concurrency: float
+    lines: tuple[str, ...] = ()
+    reserved_units: int = 0  # units the engine keeps for itself (vLLM's null block)
+    worst_case_units: int | None = None  # units one request may need; None: its bytes
+
+    @property
+    def admits_one(self) -> bool:
+        """Whether one request's worst case fits in the units left for requests."""
+        if self.worst_case_units is None:
+            return True
+        return self.worst_case_units <= self.units - self.reserved_units
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a KV budget on one GPU holds for requests of `seq_len` tokens: the engine's
+    figures, and `requests`, whole requests held at once while decoding."""
+
+    budget_bytes: int
+    seq_len: int
+    pool: PoolFigures
+    requests: int
+
+    @property
+    def admits_one(self) -> bool:
+        return self.requests >= 1 and self.pool.admits_one
+
+
+def most_requests(request_bytes: Callable[[int], int], budget_bytes: int) -> int:
+    """The largest batch b with request_bytes(b) <= budget: a doubling, then a bisection.
+
+    Exact for any allocation that grows with the batch (padded cells included)."""
+    if budget_bytes < 0 or request_bytes(1) > budget_bytes:
+        return 0
+    low, high = 1, 2
+    while request_bytes(high) <= budget_bytes:
+        low, high = high, high * 2
+        if high > 1 << 62:
+            raise InputError("the KV budget holds an unbounded number of requests")
+    while high - low > 1:  # fits(low), not fits(high)
+        middle = (low + high) // 2
+        low, high = (middle, high) if request_bytes(middle) <= budget_bytes else (low, middle)
+    return low
+
+
+def byte_pool(per_request: int, bytes_per_token: int, budget_bytes: int) -> PoolFigures:
+    """For engines without a pool of their own: the budget in bytes, the tokens of every
+    layer it holds (before window caps), and the budget over one request's bytes."""
+    budget = max(0, budget_bytes)
+    tokens = budget // bytes_per_token if bytes_per_token else 0
+    concurrency = budget / per_request if per_request else 0.0
+    return PoolFigures("byte", 1, budget, tokens, concurrency)
