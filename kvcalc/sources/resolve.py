@@ -14,6 +14,7 @@ from kvcalc.errors import ConfigError, InputError, ModelNotFoundError
 from kvcalc.sources.presets import Preset, close_names, find_preset
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_HUB_GGUF = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+):(?P<file>[\w./-]+\.gguf)", re.I)
 CONFIG_MAX_BYTES = 4 * 1024 * 1024  # real configs are a few KiB; anything this big is not one
 
 
@@ -51,6 +52,9 @@ def resolve(reference: str, hub: HubOptions | None = None) -> ModelSource:
     preset = find_preset(reference)
     if preset is not None and "/" not in reference:
         return _preset(preset)
+    gguf = _HUB_GGUF.fullmatch(reference)
+    if gguf:
+        return _hub_gguf(gguf["repo"], gguf["file"], hub)
     if _HUB_ID.fullmatch(reference) and not reference.endswith(".json"):
         return _hub(reference, hub, preset)
     if "/" in reference or reference.endswith(".json"):
@@ -77,6 +81,9 @@ def _exists(path: Path) -> bool:
 
 
 def _local(path: Path) -> ModelSource:
+    weights = _weights_file(path) if path.is_file() else None
+    if weights is not None:
+        return weights
     file = path / "config.json" if path.is_dir() else path
     if not _exists(file):
         raise ModelNotFoundError(f"directory {path} has no config.json")
@@ -96,6 +103,35 @@ def _require_regular_file(file: Path) -> None:
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
         raise ModelNotFoundError(f"{file} is {kind}, not a config.json file")
+
+
+def _weights_file(file: Path) -> ModelSource | None:
+    """A GGUF file (its header is the config), or safetensors weights (the config beside them)."""
+    from kvcalc.model.dialects.gguf import gguf_notes
+    from kvcalc.sources.gguf import is_gguf, read_gguf_file
+
+    if is_gguf(file):
+        header = read_gguf_file(file)
+        return ModelSource(str(file), "file", str(file), header, gguf_notes(header))
+    if not file.name.lower().endswith((".safetensors", ".safetensors.index.json")):
+        return None
+    config = file.parent / "config.json"
+    if not config.is_file():
+        raise ModelNotFoundError(
+            f"{file} holds weights, not a config: kvcalc reads the config.json beside it, "
+            f"and {file.parent} has none"
+        )
+    return ModelSource(str(file), "file", str(config), read_config_file(config))
+
+
+def _hub_gguf(repo_id: str, filename: str, hub: HubOptions) -> ModelSource:
+    from kvcalc.model.dialects.gguf import gguf_notes
+    from kvcalc.sources.gguf_hub import read_hub_header
+
+    header = read_hub_header(repo_id, filename, hub)
+    revision = f"@{hub.revision}" if hub.revision else ""
+    location = f"{repo_id}{revision}:{filename}"
+    return ModelSource(f"{repo_id}:{filename}", "hub", location, header, gguf_notes(header))
 
 
 def _preset(preset: Preset, notes: tuple[str, ...] = ()) -> ModelSource:
