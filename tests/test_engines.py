@@ -39,8 +39,9 @@ def total(model: str, engine: str, seq: int, dtype: str = "bf16", **options: obj
         # SGLang §2.7: 131,072 B per token (Llama-3.1-8B), 70,272 (DeepSeek-V3), page 1.
         ("llama-3.1-8b", "sglang", 10_000, "bf16", 1_310_720_000),
         ("deepseek-v3", "sglang", 10_000, "bf16", 702_720_000),
-        # ... Qwen3-Next: KV cell 24,576 B per token plus one Mamba slot of 77,266,944 B.
-        (QWEN3_NEXT, "sglang", 10_000, "bf16", 24_576 * 10_000 + 77_266_944),
+        # ... Qwen3-Next: KV cell 24,576 B per token plus 3 Mamba slots of 77,266,944 B
+        # (extra_buffer, the default: 1 working + 2 tracking states; §2.6).
+        (QWEN3_NEXT, "sglang", 10_000, "bf16", 24_576 * 10_000 + 3 * 77_266_944),
         # llama.cpp §3.7: 10,000 tokens become 10,240 cells; q8_0 and q4_0 rows at 131,072.
         ("llama-3.1-8b", "llama.cpp", 10_000, "fp16", 1_342_177_280),
         ("llama-3.1-8b", "llama.cpp", 131_072, "fp16", 17_179_869_184),
