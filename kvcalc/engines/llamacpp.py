@@ -1,17 +1,40 @@
-"""llama.cpp: cells of the KV cache for a context of batch x seq (docs/engines.md §3)."""
+"""llama.cpp (commit 0c1e57098): cells of the KV cache for a context of batch x seq.
+
+Rules, sources and worked examples: docs/engines.md §3. Paths below are relative to
+`vendor/llama.cpp/` in llama-cpp-python 0.3.36, which pins that commit.
+"""
 
 from __future__ import annotations
 
-from kvcalc.engines import EngineOptions, EngineResult, require_dtype
+from dataclasses import dataclass
+
+from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.kvbytes import GroupBytes, Workload, size_groups, state_bytes
 from kvcalc.errors import InputError, UnsupportedConfigError
-from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind
+from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype
 
-PAD = 256  # n_ctx and every cache size are padded to 256 cells
-N_UBATCH = 512  # default micro-batch, added to a sliding window's cells
-# Families whose state rows (n_embd_r, n_embd_s) docs/engines.md §3.6 does not give.
-NO_STATE_RULE = frozenset({"zamba2", "minimax"})
+PAD = 256  # n_ctx and every sliding cache are padded to 256 cells
+N_BATCH = 2048  # common_params.n_batch
+N_UBATCH = 512  # common_params.n_ubatch
+MAX_SEQ = 256  # LLAMA_MAX_SEQ (src/llama-cparams.h)
+CACHE_TYPES = ("fp32", "fp16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl")
+# Families whose sliding or chunked window llama.cpp applies: their `src/models/<arch>.cpp`
+# sets a swa_type, so `create_memory` builds `llama_kv_cache_iswa`. The llama, qwen2/qwen3,
+# phi3 ("Phi SWA is currently disabled") and starcoder2 architectures set none: Mistral v0.1,
+# Qwen with use_sliding_window and Phi-3 windows are allocated as full layers.
+SWA_FAMILIES = frozenset({
+    "gemma2", "gemma3_text", "gemma3n_text", "gemma4_text", "cohere2", "olmo3", "gpt_oss",
+    "llama4_text", "mimo_v2_flash", "mimo_v2",
+})  # fmt: skip
+T5_FAMILIES = frozenset({"t5", "mt5", "umt5"})
+# model_types no converter class (`conversion/*.py` ModelBase.register) turns into a GGUF.
+NO_ARCHITECTURE = {
+    "opt": "OPT", "gptj": "GPT-J", "codegen": "CodeGen", "whisper": "Whisper",
+    "bart": "BART", "mbart": "mBART", "marian": "Marian", "pegasus": "Pegasus",
+    "zamba2": "Zamba2",
+}  # fmt: skip
+MINIMAX_INTERVAL = 8  # src/models/minimax-01.cpp: full_attn_interval when the GGUF has none
 
 
 def pad(cells: int) -> int:
@@ -28,50 +51,143 @@ def row_bytes(dtype: CacheDtype, elements: int) -> int:
     return dtype.bytes_for(elements)
 
 
-def _layer_row(group: LayerGroup, dtype: CacheDtype) -> int:
-    """K row + V row per cell; MLA stores K only (latent + RoPE key; V is a view of it)."""
+def cell_bytes(group: LayerGroup, dtype: CacheDtype) -> int:
+    """One cell of one layer (`src/llama-kv-cache.cpp` ctor): a K row and a V row of
+    n_embd_{k,v}_gqa values. MLA stores K only (latent + RoPE key; V is a view of it); the
+    DSA indexer (`src/llama-kv-cache-dsa.cpp`) is a second K-only cache of one
+    `indexer_head_size` key per cell, in the K type."""
     attention = group.cached_attention
-    if attention.mla is not None:
-        if attention.mla.indexer_dim:
-            raise UnsupportedConfigError(
-                "--engine llama.cpp: the sparse-attention indexer cache is not modelled"
-            )
-        return row_bytes(dtype, attention.mla.latent_dim)
+    mla = attention.mla
+    if mla is not None:
+        indexer = row_bytes(dtype, mla.indexer_dim) if mla.indexer_dim else 0
+        return row_bytes(dtype, mla.latent_dim) + indexer
     kv = attention.num_kv_heads
     return row_bytes(dtype, kv * attention.k_head_dim) + row_bytes(dtype, kv * attention.v_head_dim)
 
 
-def allocate(
-    architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,
-    options: EngineOptions,
-) -> EngineResult:  # fmt: skip
-    """One stream of PAD(n_ctx / n_seq) cells per sequence (the CLI's non-unified default);
-    sliding layers PAD(min(cells, window + n_ubatch)); recurrent states f32, one row a sequence."""
-    require_dtype("llama.cpp", dtype,
-                  allowed=("fp32", "fp16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
-                           "iq4_nl"))  # fmt: skip
-    if any(group.kind is LayerKind.CROSS for group in architecture.groups):
-        raise UnsupportedConfigError("--engine llama.cpp: encoder-decoder caches are not modelled")
-    if architecture.model_type in NO_STATE_RULE:
-        raise UnsupportedConfigError(
-            f"--engine llama.cpp: the recurrent state of model_type {architecture.model_type!r} "
-            "is not modelled"
-        )
-    streams = workload.batch
-    cells = pad(pad(streams * workload.seq_len) // streams)
+@dataclass(frozen=True)
+class Context:
+    """How `llama_context` lays out n_ctx cells for n_seq_max sequences
+    (`src/llama-context.cpp` L246-305): n_ctx padded to 256; unified, one stream of all n_ctx
+    cells; else n_seq_max streams of PAD(n_ctx // n_seq_max, 256) cells. n_batch =
+    min(n_ctx as asked, 2048) and n_ubatch = min(n_batch, 512) (L246-248)."""
+
+    sequences: int
+    unified: bool
+    cells: int  # kv_size: cells per stream
+    streams: int
+    n_ubatch: int
+    swa_full: bool = False
+
+    @classmethod
+    def of(
+        cls, n_ctx: int, n_seq_max: int, unified: bool, n_ubatch: int = N_UBATCH,
+        swa_full: bool = False,
+    ) -> Context:  # fmt: skip
+        ubatch = min(n_ubatch, n_ctx, N_BATCH)
+        padded = pad(n_ctx)
+        if unified:
+            return cls(n_seq_max, True, padded, 1, ubatch, swa_full)
+        return cls(n_seq_max, False, pad(padded // n_seq_max), n_seq_max, ubatch, swa_full)
+
+    def swa_cells(self, window: int) -> int:
+        """`src/llama-kv-cache-iswa.cpp` L73-81: PAD(min(kv_size, n_swa x (unified ?
+        n_seq_max : 1) + n_ubatch), 256); with swa_full (off in common), kv_size."""
+        if self.swa_full:
+            return self.cells
+        held = window * (self.sequences if self.unified else 1) + self.n_ubatch
+        return pad(min(self.cells, held))
+
+
+def cache_groups(
+    architecture: Architecture, workload: Workload, dtype: CacheDtype, context: Context
+) -> tuple[GroupBytes, ...]:
+    """Every layer group in `context`: full layers kv_size cells per stream; sliding layers of
+    the families llama.cpp windows the iswa cells; T5's cross-attention nothing (it is
+    recomputed from the encoder output each step, `src/models/t5.cpp`); recurrent layers f32
+    r and s rows, one per sequence (`src/llama-memory-recurrent.cpp` L101-103)."""
 
     def attention(group: LayerGroup) -> GroupBytes:
-        held = cells
-        if group.window_tokens is not None:
-            held = pad(min(cells, group.window_tokens + N_UBATCH))
-        per_token = group.count * _layer_row(group, dtype)
-        return GroupBytes(group, held, per_token, streams * held * per_token,
-                          f"{held:,} cells per sequence")  # fmt: skip
+        if group.kind is LayerKind.CROSS:
+            return GroupBytes(group, 0, 0, 0, "not cached: recomputed from the encoder output")
+        per_token = group.count * cell_bytes(group, dtype)
+        held = context.cells
+        if group.window_tokens is not None and architecture.model_type in SWA_FAMILIES:
+            held = context.swa_cells(group.window_tokens)
+        total = context.streams * held * per_token
+        if context.unified:
+            detail = f"one stream of {held:,} cells for {context.sequences} sequence(s)"
+            return GroupBytes(group, held // context.sequences, per_token, total, detail)
+        return GroupBytes(group, held, per_token, total, f"{held:,} cells per sequence")
 
-    groups = size_groups(
-        architecture, workload,
-        lambda state: (state_bytes(state, state.conv_kernel - 1, FP32, FP32), "f32 r and s rows"),
-        attention,
-    )  # fmt: skip
-    note = f"llama.cpp: n_ctx padded to {PAD}: {cells:,} cells per sequence, {streams} stream(s)"
-    return EngineResult(groups, (note,))
+    def state(recurrent: RecurrentState) -> tuple[int, str]:
+        return state_bytes(recurrent, recurrent.conv_kernel - 1, FP32, FP32), "f32 r and s rows"
+
+    rows = Workload(context.sequences, workload.seq_len, workload.enc_seq)
+    return size_groups(architecture, rows, state, attention)
+
+
+def _refuse_unrunnable(architecture: Architecture) -> None:
+    model_type = architecture.model_type
+    if model_type in NO_ARCHITECTURE:
+        raise UnsupportedConfigError(
+            f"--engine llama.cpp does not run model_type {model_type!r}: llama.cpp 0c1e57098 "
+            f"has no {NO_ARCHITECTURE[model_type]} architecture"
+        )
+    cross = any(g.kind is LayerKind.CROSS for g in architecture.groups)
+    if cross and model_type not in T5_FAMILIES:
+        raise UnsupportedConfigError(
+            f"--engine llama.cpp does not run the encoder-decoder model_type {model_type!r}"
+        )
+    if model_type == "minimax":
+        attention = sum(g.count for g in architecture.groups if g.attention is not None)
+        expected = architecture.num_layers // MINIMAX_INTERVAL
+        if attention != expected:
+            raise UnsupportedConfigError(
+                f"--engine llama.cpp: MiniMax GGUFs carry no layer pattern, so every "
+                f"{MINIMAX_INTERVAL}th layer is attention ({expected}); this config's "
+                f"{attention} attention layers are not what llama.cpp would run"
+            )
+
+
+def assumptions(architecture: Architecture, deployment: Deployment) -> tuple[str, ...]:
+    """The defaults applied that the user did not choose."""
+    found = ["n_ctx = batch x seq (as -c would give it), n_ubatch 512, swa_full off"]
+    if deployment.kv_unified is None:
+        found.append("kv_unified off: one stream per sequence (the CLI's default; llama-server "
+                     "without -np runs 4 slots sharing one unified cache)")  # fmt: skip
+    found.append("flash attention auto: V rows not transposed, so not widened to the widest")
+    if any(g.state is not None for g in architecture.groups):
+        found.append("n_rs_seq 0: one recurrent row per sequence (no MTP/EAGLE3 rollback rows)")
+    if architecture.model_type in T5_FAMILIES:
+        found.append("T5 cache on the decoder's layers (llama.cpp sizes it by the GGUF's "
+                     "block_count, the encoder's; equal in released T5s)")  # fmt: skip
+    return tuple(found)
+
+
+def allocate(
+    architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,
+    deployment: Deployment,
+) -> EngineResult:  # fmt: skip
+    """`batch` sequences of `seq` tokens as a context of n_ctx = batch x seq cells and
+    n_seq_max = batch: one stream per sequence, or one unified stream (--kv-unified)."""
+    require_dtype("llama.cpp", dtype, allowed=CACHE_TYPES)
+    _refuse_unrunnable(architecture)
+    context = Context.of(workload.batch * workload.seq_len, workload.batch,
+                         bool(deployment.kv_unified))  # fmt: skip
+    groups = cache_groups(architecture, workload, dtype, context)
+    layout = (f"one unified stream of {context.cells:,} cells" if context.unified else
+              f"{context.streams} stream(s) of {context.cells:,} cells")  # fmt: skip
+    notes = [f"llama.cpp: n_ctx padded to {PAD}: {layout}"]
+    windows = any(g.window_tokens is not None for g in architecture.groups)
+    if windows and architecture.model_type not in SWA_FAMILIES:
+        notes.append(f"llama.cpp: model_type {architecture.model_type!r} runs without its "
+                     "sliding window: those layers hold every cell")  # fmt: skip
+    if workload.batch > MAX_SEQ:
+        notes.append(f"llama.cpp refuses more than {MAX_SEQ} sequences (LLAMA_MAX_SEQ): "
+                     f"{workload.batch} need several contexts")  # fmt: skip
+    if architecture.model_type in T5_FAMILIES and (workload.enc_seq or 0) > N_UBATCH:
+        notes.append(f"llama.cpp encodes the whole input in one micro-batch: "
+                     f"{workload.enc_seq:,} encoder tokens need -ub {workload.enc_seq} "
+                     f"(default {N_UBATCH})")  # fmt: skip
+    return EngineResult(groups, tuple(notes), assumptions(architecture, deployment))
