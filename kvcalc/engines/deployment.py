@@ -69,6 +69,9 @@ class PoolFigures:
     lines: tuple[str, ...] = ()
     reserved_units: int = 0  # units the engine keeps for itself (vLLM's null block)
     worst_case_units: int | None = None  # units one request may need; None: its bytes
+    # Whole requests the engine holds, where their bytes cannot tell (TensorRT-LLM's window
+    # pools split the budget equally); None: the most whose bytes fit.
+    requests: int | None = None
 
     @property
     def admits_one(self) -> bool:
