@@ -221,10 +221,30 @@ class _Cursor:
         if self.items > ITEMS_MAX:
             raise ConfigError(f"{self.where}: the GGUF header holds over {ITEMS_MAX:,} strings")
         if kind == _STRING:
-            strings = [self.string(repr(key), keep) for _ in range(count)]
+            strings = self._strings(count, repr(key), keep)
             return tuple(strings) if keep else GgufArray(kind, count)
         items = [self.value(kind, key, depth + 1) for _ in range(count)]
         return tuple(items) if keep else GgufArray(kind, count)
+
+    def _strings(self, count: int, what: str, keep: bool) -> list[str]:
+        """`count` strings, kept or stepped over; a vocabulary of 262k tokens is one tight loop
+        over the buffer, leaving it only to refill."""
+        unpack = struct.Struct(self.order + "Q").unpack_from
+        kept: list[str] = []
+        for _ in range(count):
+            index = self.offset - self._start
+            if index + 8 > len(self._buffer):
+                index = self._need(8, what)
+            (size,) = unpack(self._buffer, index)
+            end = index + 8 + size
+            if end > len(self._buffer):  # past the buffer: the checked, refilling path
+                text = self.string(what, keep)
+            else:
+                text = self._buffer[index + 8 : end].decode("utf-8", "replace") if keep else ""
+                self.offset += 8 + size
+            if keep:
+                kept.append(text)
+        return kept
 
     def _need(self, size: int, what: str) -> int:
         """Index in the buffer of the next `size` bytes, reading more from the source if needed."""
