@@ -72,7 +72,8 @@ def resolve_dtype(
     if kv_cache and architecture.kv_cache_dtype is not None:
         return parse_dtype(architecture.kv_cache_dtype), (
             f"--dtype auto: the checkpoint's quantization_config asks for a "
-            f"{architecture.kv_cache_dtype} KV cache, which vLLM uses; pass --dtype to size another",
+            f"{architecture.kv_cache_dtype} KV cache, which vLLM uses; pass --dtype to size "
+            "another",
         )
     if architecture.config_dtype is None:
         return FP16, ("config.json names no torch_dtype; assuming fp16 (2 bytes per element)",)
