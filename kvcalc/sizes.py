@@ -6,6 +6,7 @@ import re
 from fractions import Fraction
 
 from kvcalc.errors import InputError
+from kvcalc.units import shown
 
 # Binary units are powers of 1024 (how GPUs report memory), decimal ones powers of 1000
 # (how GPUs are sold): an "80GB" H100 holds 80 GiB, so both must be accepted and kept apart.
@@ -15,7 +16,13 @@ UNIT_BYTES = {
     "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
 }  # fmt: skip
 
-_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>[a-z]*)", re.IGNORECASE)
+# ASCII digits, at most 30 of them with the decimals: no GPU holds 10^30 bytes, and a
+# thousands-digit number would only be slow to refuse.
+_SIZE = re.compile(
+    r"(?P<number>[0-9]{1,30}(?:\.[0-9]{1,30})?|\.[0-9]{1,30})\s*(?P<unit>[a-z]{0,3})",
+    re.IGNORECASE,
+)
+MAX_SIZE_BYTES = 1 << 70  # 1 ZiB: far past any memory there is
 
 
 def parse_size(text: str, *, what: str = "size") -> int:
@@ -27,11 +34,14 @@ def parse_size(text: str, *, what: str = "size") -> int:
     unit = match["unit"].lower() if match else ""
     if match is None or unit not in UNIT_BYTES:
         raise InputError(
-            f"{what} {text!r} is not a size; use e.g. 80GiB, 80GB, 24GiB, 512MiB or a byte count"
+            f"{what} {shown(text)} is not a size; use e.g. 80GiB, 80GB, 24GiB, 512MiB or a "
+            "byte count"
         )
     size = Fraction(match["number"]) * UNIT_BYTES[unit]
     if size.denominator != 1:
-        raise InputError(f"{what} {text!r} is not a whole number of bytes")
+        raise InputError(f"{what} {shown(text)} is not a whole number of bytes")
     if size <= 0:
-        raise InputError(f"{what} must be more than 0 bytes, got {text!r}")
+        raise InputError(f"{what} must be more than 0 bytes, got {shown(text)}")
+    if size > MAX_SIZE_BYTES:
+        raise InputError(f"{what} {shown(text)} is over 1 ZiB ({MAX_SIZE_BYTES:,} bytes)")
     return int(size)

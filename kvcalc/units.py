@@ -8,9 +8,25 @@ from kvcalc.errors import InputError
 
 GIB = 1024**3
 GB = 1000**3
+# Token counts and batch sizes past this are typos, not workloads; refusing them keeps every
+# total well inside a float for the GiB/GB columns (and int() away from 4,300-digit strings).
+MAX_COUNT = 1 << 40  # 1,099,511,627,776
 
 _SUFFIX = {"": 1, "k": 1024, "m": 1024**2}
-_TOKENS = re.compile(r"(?P<number>\d+)(?P<suffix>[km]?)", re.IGNORECASE)
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+_TOKENS = re.compile(r"(?P<number>[0-9]{1,20})(?P<suffix>[km]?)", re.IGNORECASE)
+_COUNT = re.compile(r"[0-9]{1,20}")
+
+
+def shown(text: str) -> str:
+    """User input quoted for an error message, cut short: it may be thousands of characters."""
+    return repr(text) if len(text) <= 40 else f"{text[:30]!r}… ({len(text):,} characters)"
+
+
+def _within_limit(value: int, text: str, what: str) -> int:
+    if value > MAX_COUNT:
+        raise InputError(f"{what} {shown(text)} is over {MAX_COUNT:,}, the most kvcalc accepts")
+    return value
 
 
 def parse_tokens(text: str, *, what: str = "--seq") -> int:
@@ -21,20 +37,20 @@ def parse_tokens(text: str, *, what: str = "--seq") -> int:
     match = _TOKENS.fullmatch(text.strip().replace("_", ""))
     if match is None:
         raise InputError(
-            f"{what} {text!r} is not a token count; use e.g. 8192, 8k, 128k, 1m or max"
+            f"{what} {shown(text)} is not a token count; use e.g. 8192, 8k, 128k, 1m or max"
         )
     value = int(match["number"]) * _SUFFIX[match["suffix"].lower()]
     if value <= 0:
-        raise InputError(f"{what} must be at least 1, got {text!r}")
-    return value
+        raise InputError(f"{what} must be at least 1, got {shown(text)}")
+    return _within_limit(value, text, what)
 
 
 def parse_count(text: str, *, what: str) -> int:
-    """A positive integer count such as a batch size."""
+    """A positive integer count such as a batch size, at most MAX_COUNT."""
     cleaned = text.strip().replace("_", "")
-    if not cleaned.isdigit() or int(cleaned) <= 0:
-        raise InputError(f"{what} must be a positive integer, got {text!r}")
-    return int(cleaned)
+    if not _COUNT.fullmatch(cleaned) or int(cleaned) <= 0:
+        raise InputError(f"{what} must be a positive integer, got {shown(text)}")
+    return _within_limit(int(cleaned), text, what)
 
 
 def format_bytes(size: int) -> str:

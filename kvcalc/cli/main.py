@@ -6,7 +6,7 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -39,8 +39,14 @@ from kvcalc.cli.options import (
     Units,
     UnitsOpt,
 )
-from kvcalc.errors import ExitCode, KvcalcError
+from kvcalc.cli.streams import OutputError, guarded_streams, output_failed, restore_interrupt
+from kvcalc.errors import ExitCode, InputError, KvcalcError
 from kvcalc.sources.resolve import HubOptions
+
+MAX_SPEC_TOKENS = 1024  # draft tokens per step; real drafts propose 1 to ~16
+
+if TYPE_CHECKING:
+    from typer._click.core import Context
 
 app = typer.Typer(
     name="kvcalc",
@@ -76,7 +82,8 @@ def estimate(
         typer.Option("--draft", help="Draft model for speculative decoding.", show_default=False),
     ] = None,
     spec_tokens: Annotated[
-        int, typer.Option("--spec-tokens", help="Tokens the draft proposes per step.")
+        int,
+        typer.Option("--spec-tokens", help="Tokens the draft proposes per step (at most 1024)."),
     ] = 4,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the formula with the numbers substituted.")
@@ -93,6 +100,8 @@ def estimate(
 
     hub = HubOptions(revision, token, timeout)
     if draft is not None:
+        _check_draft_options(spec_tokens, output, units, explain)
+        as_json = as_json or output is OutputFormat.json
         _speculative(model, draft, spec_tokens, seq, batch, dtype, engine, hub, as_json, quiet)
         return
     knobs = deployment(None, gpu_arch, prefix_caching, max_num_batched_tokens, max_num_seqs,
@@ -117,6 +126,20 @@ def estimate(
         from kvcalc.render.table import render_table
 
         render_table(result, explain=explain, units=units.value)
+
+
+def _check_draft_options(
+    spec_tokens: int, output: OutputFormat, units: Units, explain: bool
+) -> None:
+    """--draft prints its own table or JSON: options it cannot honour are refused, not ignored."""
+    from typer._click.exceptions import UsageError
+
+    if spec_tokens > MAX_SPEC_TOKENS:
+        raise InputError(f"--spec-tokens is at most {MAX_SPEC_TOKENS:,}, got {spec_tokens:,}")
+    for given, name in ((output is OutputFormat.csv, "--format csv"),
+                        (units is not Units.auto, "--units"), (explain, "--explain")):  # fmt: skip
+        if given:
+            raise UsageError(f"{name} does not apply to --draft (a table, --json or -q)")
 
 
 def _speculative(
@@ -257,21 +280,46 @@ register_fit(app)
 
 def main() -> None:
     """Entry point: run the app; turn kvcalc errors into one line on stderr and an exit code."""
-    from typer._click.exceptions import ClickException  # typer 0.28 bundles its click
+    with guarded_streams():
+        code = _run()
+    sys.exit(code)
+
+
+def _run() -> int:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
     try:
+        restore_interrupt()
         code = app(standalone_mode=False)
+        sys.stdout.flush()  # a failing stdout fails here, not in Python's flush at exit
     except KvcalcError as error:
         if os.environ.get("KVCALC_DEBUG"):
             say_traceback(error)
         say_error(error)
-        sys.exit(error.exit_code)
-    except ClickException as error:
+        return error.exit_code
+    except NoArgsIsHelpError as error:
         shown = io.StringIO()
         error.show(file=shown)
         say_block(shown.getvalue())
-        sys.exit(error.exit_code)
+        return error.exit_code
+    except UsageError as error:
+        say_error(f"{error.format_message()} (see {_command_path(error.ctx)} --help)")
+        return error.exit_code
+    except ClickException as error:
+        say_error(error.format_message())
+        return error.exit_code
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("kvcalc: interrupted", err=True)
-        sys.exit(ExitCode.INTERRUPTED)
-    sys.exit(code if isinstance(code, int) else ExitCode.OK)
+        return ExitCode.INTERRUPTED
+    except OutputError as error:
+        output_failed(error)
+    return code if isinstance(code, int) else ExitCode.OK
+
+
+def _command_path(ctx: Context | None) -> str:
+    """`kvcalc estimate`, however kvcalc was started (`python -m kvcalc`, the script)."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["kvcalc", *reversed(names)])

@@ -125,6 +125,21 @@ BlockSizeOpt = Annotated[
     typer.Option("--block-size", help="vLLM block size / SGLang page size (engine default).",
                  show_default=False),
 ]  # fmt: skip
+MAX_TIMEOUT_SECONDS = 3600.0
+
+
+def _timeout_seconds(value: float) -> float:
+    """A finite wait: nan and inf pass a plain range check, and would never time out."""
+    if not 0.1 <= value <= MAX_TIMEOUT_SECONDS:  # False for nan
+        raise typer.BadParameter(
+            f"must be a number of seconds from 0.1 to {MAX_TIMEOUT_SECONDS:g}, got {value}"
+        )
+    return value
+
+
 TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", help="Seconds to wait for the hub.", min=0.1)
+    float,
+    typer.Option(
+        "--timeout", help="Seconds to wait for the hub (0.1 to 3600).", callback=_timeout_seconds
+    ),
 ]

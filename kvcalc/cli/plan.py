@@ -23,6 +23,7 @@ from kvcalc.cli.options import (
     TimeoutOpt,
     TokenOpt,
 )
+from kvcalc.cli.streams import OutputError, output_failed
 
 if TYPE_CHECKING:
     from kvcalc.planning.compare import ModelFailure
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 COMPARE_SEQS = "8k,32k,128k"
 SWEEP_SEQS = "1k..128k"
-SIGPIPE_EXIT = 141  # what a shell reports for a writer killed by SIGPIPE, as `| head` does
 
 FormatOpt = Annotated[
     OutputFormat | None,
@@ -93,14 +93,12 @@ def _exit_for(failures: Sequence[ModelFailure]) -> None:
 
 
 def _write(render: Callable[[], None]) -> None:
-    """Render to stdout; a reader that stops early (`| head`) ends the run quietly."""
+    """Render to stdout; a reader that stops early (`| head`) ends the run quietly (exit 141)."""
     try:
         render()
         sys.stdout.flush()
-    except BrokenPipeError:
-        # Python would report the pipe again while flushing at exit; point stdout at nothing.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(SIGPIPE_EXIT) from None
+    except OutputError as error:
+        output_failed(error)
 
 
 def _format(output: OutputFormat | None, as_json: bool, default: OutputFormat) -> OutputFormat:
@@ -126,17 +124,21 @@ def compare(
     Example: kvcalc compare llama-3-8b qwen3-8b --dtype bf16,fp8 --seq 8k,128k
     """
     from kvcalc.planning import compare as planning
-    from kvcalc.planning.grid import parse_seqs
+    from kvcalc.planning.grid import check_grid_size, parse_seqs
     from kvcalc.units import parse_count
 
     dtypes, seqs = _dtypes(dtype), parse_seqs(seq or [COMPARE_SEQS])
     batch_size = parse_count(batch, what="--batch")
     planning.check_engine(engine)
-    loaded = _load(models or planning.headline_models(), token, timeout)
-    rows, failures = planning.compare(loaded, dtypes, seqs, batch_size, engine)
+    references = list(dict.fromkeys(models or planning.headline_models()))
+    chosen = _format(output, as_json, OutputFormat.table)
+    check_grid_size(len(references), len(dtypes), len(seqs),
+                    table="compare" if chosen is OutputFormat.table else None)  # fmt: skip
+    rows, failures = planning.compare(
+        _load(references, token, timeout), dtypes, seqs, batch_size, engine
+    )
     _say_notes([one for row in rows for one in (*row.estimates, *row.baseline)])
     estimates = [one for row in rows for one in row.estimates]
-    chosen = _format(output, as_json, OutputFormat.table)
     if rows and chosen is OutputFormat.json:
         from kvcalc.render.rows_format import render_json_rows
 
@@ -171,14 +173,20 @@ def sweep(
     Example: kvcalc sweep llama-3-8b --seq 1k..128k --batch 1,8,32 --dtype fp8
     """
     from kvcalc.planning import compare as planning
-    from kvcalc.planning.grid import parse_batches, parse_seqs
+    from kvcalc.planning.grid import check_grid_size, parse_batches, parse_seqs
 
     dtypes, seqs = _dtypes(dtype), parse_seqs(seq or [SWEEP_SEQS])
     batches = parse_batches(batch or ["1"])
     planning.check_engine(engine)
-    grid, failures = planning.sweep(_load(models, token, timeout), dtypes, seqs, batches, engine)
-    _say_notes(grid.bases)
     chosen = _format(output, as_json, OutputFormat.csv)
+    references = list(dict.fromkeys(models))
+    check_grid_size(len(references), len(dtypes), len(seqs), len(batches),
+                    table="sweep" if chosen is OutputFormat.table else None,
+                    batch_estimated=engine.lower() != "default")  # fmt: skip
+    grid, failures = planning.sweep(
+        _load(references, token, timeout), dtypes, seqs, batches, engine
+    )
+    _say_notes(grid.bases)
     if grid.bases and chosen is OutputFormat.csv:
         from kvcalc.render.rows_format import render_sweep_csv
 
@@ -213,7 +221,7 @@ def plot(
     Example: kvcalc plot llama-3-8b qwen3-8b --gpu-memory 80GiB -o kv.png
     """
     from kvcalc.planning import compare as planning
-    from kvcalc.planning.grid import parse_names, parse_seqs
+    from kvcalc.planning.grid import check_grid_size, parse_names, parse_seqs
     from kvcalc.render.plot import check_plot_output, write_plot
     from kvcalc.sizes import parse_size
     from kvcalc.units import parse_count
@@ -224,6 +232,7 @@ def plot(
     memories = parse_names(gpu_memory, what="--gpu-memory") if gpu_memory else ()
     capacities = [(text, parse_size(text, what="--gpu-memory")) for text in memories]
     planning.check_engine(engine)
+    check_grid_size(len(set(models)), len(dtypes), len(seqs))
     rows, failures = planning.compare(
         _load(models, token, timeout), dtypes, seqs, batch_size, engine
     )

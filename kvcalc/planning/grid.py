@@ -11,8 +11,13 @@ from kvcalc.units import parse_count, parse_tokens
 SeqValue = int | Literal["max"]
 ValueParser = Callable[[str, str], int]  # (text, option name) -> a positive integer
 
-# A range expands before anything is computed; past this it is a typo, not a plan.
-MAX_AXIS_VALUES = 1_000_000
+# Bounds checked before anything is computed, so that every accepted grid prints in seconds:
+# one estimate takes ~50 µs, one CSV row ~5 µs, one table row ~1 ms (Rich lays out each cell).
+MAX_AXIS_VALUES = 100_000  # values of one --seq or --batch range
+MAX_ESTIMATES = 50_000  # model x dtype x length points (x batch off the default engine)
+MAX_ROWS = 1_000_000  # sweep rows (x batch) in CSV or JSON
+MAX_TABLE_ROWS = 1_000  # rows of a sweep table; CSV is the format for more
+MAX_TABLE_LENGTHS = 16  # columns of a compare table; CSV and JSON take more
 
 
 def _parts(texts: Iterable[str]) -> list[str]:
@@ -82,6 +87,41 @@ def parse_batches(texts: Iterable[str], *, what: str = "--batch") -> tuple[int, 
     if not values:
         raise InputError(f"{what} is empty; give e.g. 1,8,32 or 1..64")
     return tuple(dict.fromkeys(values))
+
+
+def check_grid_size(
+    models: int, dtypes: int, seqs: int, batches: int = 1, *, table: str | None = None,
+    batch_estimated: bool = False,
+) -> None:  # fmt: skip
+    """Refuse a grid too big to compute or print promptly, before any model is loaded.
+
+    `table` is "compare" or "sweep" when the output is a table, None for CSV or JSON;
+    `batch_estimated` when each batch is its own estimate (engines that round per batch).
+    """
+    points = models * dtypes * seqs
+    estimates = points * batches if batch_estimated else points
+    if estimates > MAX_ESTIMATES:
+        batch_text = f" x {batches:,} batches" if batch_estimated else ""
+        raise InputError(
+            f"{models:,} models x {dtypes:,} dtypes x {seqs:,} lengths{batch_text} make "
+            f"{estimates:,} estimates, over the {MAX_ESTIMATES:,} kvcalc computes at once; "
+            "narrow --seq"
+        )
+    if points * batches > MAX_ROWS:
+        raise InputError(
+            f"the sweep would print {points * batches:,} rows, over {MAX_ROWS:,}; "
+            "narrow --seq or --batch, or run several sweeps"
+        )
+    if table == "compare" and seqs > MAX_TABLE_LENGTHS:
+        raise InputError(
+            f"a compare table shows at most {MAX_TABLE_LENGTHS} lengths, got {seqs:,}; "
+            "use --format csv or json (or kvcalc sweep) for more"
+        )
+    if table == "sweep" and points * batches > MAX_TABLE_ROWS:
+        raise InputError(
+            f"a sweep table shows at most {MAX_TABLE_ROWS:,} rows, got {points * batches:,}; "
+            "use --format csv (the default) or json for more"
+        )
 
 
 def parse_names(texts: Iterable[str], *, what: str) -> tuple[str, ...]:

@@ -106,9 +106,11 @@ def render_compare(
     layouts = [(False, True), (True, True)] if console.is_terminal else [(False, False)]
     for stacked, bars in [*layouts, (True, False)]:
         table = compare_table(rows, seqs, batch, table_box(console), stacked=stacked, bars=bars)
-        if Measurement.get(console, unbounded, table).maximum <= console.width:
+        natural = Measurement.get(console, unbounded, table).maximum
+        if natural <= console.width:
             break
-    console.print(table)
+    # Too wide even stacked: let the terminal wrap the lines rather than cut columns away.
+    console.print(table, width=max(natural, console.width))
 
 
 def render_sweep_table(rows: Iterable[SweepRow], console: Console | None = None) -> None:

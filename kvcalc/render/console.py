@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 
 PIPE_WIDTH = 200  # a pipe has no width; don't cut data to Rich's 80-column default
+# COLUMNS=0 makes Rich print nothing and a few columns squeeze cells to nothing: below this,
+# the terminal wraps long lines instead of kvcalc losing data.
+MIN_WIDTH = 60
 
 
 def stdout_console() -> Console:
@@ -22,6 +25,8 @@ def stdout_console() -> Console:
     console = Console(highlight=False, **plain)  # type: ignore[arg-type]
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(highlight=False, width=PIPE_WIDTH, **plain)  # type: ignore[arg-type]
+    elif console.width < MIN_WIDTH:
+        console = Console(highlight=False, width=MIN_WIDTH, **plain)  # type: ignore[arg-type]
     return console
 
 
