@@ -36,6 +36,7 @@ a server with that environment (see the ``hub`` fixture in ``tests/conftest_hub.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import hashlib
 import http.server
@@ -48,6 +49,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +302,17 @@ class SafetensorsLayout:
 # Faults
 # --------------------------------------------------------------------------------------------
 
-FaultKind = Literal["respond", "stall", "reset", "disconnect", "redirect"]
+FaultKind = Literal[
+    "respond",
+    "stall",
+    "reset",
+    "disconnect",
+    "redirect",
+    "headers",
+    "ignore_range",
+    "endless",
+    "drip",
+]
 AfterStall = Literal["close", "reset", "serve"]
 
 
@@ -449,6 +461,68 @@ class Fault:
             status=status,
             headers=(("Location", location),),
         )
+
+    # -- hostile servers: answers that try to escape the cache or exhaust the client ------------
+
+    @classmethod
+    def with_headers(cls, **headers: str) -> Fault:
+        """The normal answer with some headers replaced, e.g. ``ETag='"../../x"'``.
+
+        Use ``X_Repo_Commit`` for ``X-Repo-Commit`` (underscores become dashes).
+        """
+        pairs = tuple((name.replace("_", "-"), value) for name, value in headers.items())
+        return cls(kind="headers", label="headers", headers=pairs)
+
+    @classmethod
+    def ignore_range(cls) -> Fault:
+        """Answer ``200`` with the whole file, whatever ``Range`` asked for."""
+        return cls(kind="ignore_range", label="ignore_range")
+
+    @classmethod
+    def endless(cls, *, size: int = 2 * 1024**3, headers: Mapping[str, str] | None = None) -> Fault:
+        """``200`` without ``Content-Length``: ``size`` bytes of spaces, until the client leaves.
+
+        ``headers`` are added (a lying ``Content-Length`` makes the body longer than announced:
+        the connection is closed after ``size`` bytes whatever it says).
+        """
+        return cls(
+            kind="endless",
+            label="endless",
+            headers=tuple((headers or {}).items()),
+            after_bytes=size,
+        )
+
+    @classmethod
+    def gzip_bomb(cls, expanded: int = 256 * 1024**2) -> Fault:
+        """``200`` with ``Content-Encoding: gzip``: a small body that inflates to ``expanded``."""
+        return cls(
+            kind="respond",
+            label="gzip_bomb",
+            status=200,
+            headers=(("Content-Encoding", "gzip"), ("Content-Type", "application/json")),
+            body=_gzip_of_spaces(expanded),
+        )
+
+    @classmethod
+    def drip(cls, interval: float = 0.5, *, limit: float = 60.0) -> Fault:
+        """``200``, then one byte every ``interval`` seconds, for at most ``limit`` seconds."""
+        return cls(kind="drip", label="drip", seconds=limit, body=str(interval).encode())
+
+
+def _gzip_of_spaces(size: int) -> bytes:
+    """A gzip stream of ``size`` spaces (compressed once per size: a few hundred KB per GB)."""
+    cached = _GZIP_CACHE.get(size)
+    if cached is None:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = b" " * (1024 * 1024)
+        parts = [compressor.compress(block) for _ in range(size // len(block))]
+        parts.append(compressor.compress(b" " * (size % len(block))))
+        parts.append(compressor.flush())
+        cached = _GZIP_CACHE[size] = b"".join(parts)
+    return cached
+
+
+_GZIP_CACHE: dict[int, bytes] = {}
 
 
 @dataclass(eq=False)
@@ -774,6 +848,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             headers = [*fault.headers, *hub._common_headers()]
             self._send(record, _Response(fault.status, headers))
             return
+        if fault.kind in ("headers", "ignore_range"):
+            self._send_altered(record, fault, extra)
+            return
+        if fault.kind in ("endless", "drip"):
+            self._send_stream(record, fault)
+            return
         response: _Response | None = None
         if fault.after_bytes is not None:
             response = hub._respond(record, extra)
@@ -796,6 +876,45 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reset()
         # Otherwise no (more) bytes, then FIN.
         self.close_connection = True
+
+    def _send_altered(self, record: RecordedRequest, fault: Fault, extra: list[str]) -> None:
+        hub = self.server.hub
+        if fault.kind == "ignore_range":
+            headers = {name: value for name, value in record.headers.items() if name != "range"}
+            response = hub._respond(dataclasses.replace(record, headers=headers), extra)
+        else:
+            response = hub._respond(record, extra)
+            replaced = {name.lower() for name, _ in fault.headers}
+            response.headers = [
+                *((n, v) for n, v in response.headers if n.lower() not in replaced),
+                *fault.headers,
+            ]
+        self._send(record, response)
+
+    def _send_stream(self, record: RecordedRequest, fault: Fault) -> None:
+        """An answer whose body has no announced end: streamed, or dripped byte by byte."""
+        closing = self.server.hub._closing
+        self.close_connection = True
+        self.send_response(200)
+        for name, value in (("Content-Type", "application/octet-stream"), *fault.headers):
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        record.status = 200
+        if fault.kind == "drip":
+            interval = float(fault.body)
+            stop = time.monotonic() + fault.seconds
+            while time.monotonic() < stop and not closing.wait(interval):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                record.body_bytes_sent += 1
+            return
+        block = b" " * _CHUNK_SIZE
+        while record.body_bytes_sent < (fault.after_bytes or 0):
+            if closing.is_set():
+                raise _Abort
+            self.wfile.write(block)
+            record.body_bytes_sent += len(block)
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout turns close() into a TCP RST. The socket is really closed

@@ -650,3 +650,37 @@ def test_generated_file_ranges() -> None:
     padded = GeneratedFile.padded_json({"a": 1}, 100)
     assert json.loads(padded.to_bytes())["a"] == 1
     assert len(padded.to_bytes()) == 100
+
+
+def test_hostile_faults_on_the_wire() -> None:
+    """The faults of tests/test_hostile_hub.py, seen with a plain HTTP client."""
+    import http.client
+    import zlib
+
+    with HubServer() as server:
+        server.add_repo(REPO, {"config.json": CONFIG})
+        path = f"/{REPO}/resolve/main/config.json"
+
+        def get(headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            connection.request("GET", path, headers=headers or {})
+            return connection.getresponse()
+
+        server.inject(Fault.with_headers(ETag='"../../x"'), times=1)
+        assert get().getheader("ETag") == '"../../x"'
+        server.inject(Fault.ignore_range(), times=1)
+        whole = get({"Range": "bytes=0-3"})
+        assert (whole.status, whole.read()) == (200, CONFIG)
+        server.inject(Fault.gzip_bomb(4 * 1024 * 1024), times=1)
+        bomb = get()
+        assert bomb.getheader("Content-Encoding") == "gzip"
+        assert len(zlib.decompress(bomb.read(), 31)) == 4 * 1024 * 1024
+        server.inject(Fault.endless(size=1024 * 1024), times=1)
+        endless = get()
+        assert endless.getheader("Content-Length") is None
+        assert len(endless.read()) >= 1024 * 1024
+        server.inject(Fault.drip(0.2, limit=0.7), times=1)
+        started = time.monotonic()
+        dripped = get().read()
+        assert set(dripped) == {ord(" ")} and 2 <= len(dripped) <= 4
+        assert time.monotonic() - started >= 0.5

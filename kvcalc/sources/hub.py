@@ -24,13 +24,13 @@ _CONFIG = "config.json"
 def prepare(repo_id: str, revision: str | None, token: str | None) -> str | None:
     """Checks the repo id and revision, imports the client; returns the token to send.
 
-    Done before the deadline starts: importing `huggingface_hub` is not the hub's time.
+    Done before the deadline starts: importing and setting up the client is not the hub's time.
     Surrounding whitespace of a token (a token file saved with CRLF) is dropped, and the
     token is never shown in any message.
     """
     add_secret(token)
     hub_cache.check_revision(revision)
-    from huggingface_hub import get_token
+    from huggingface_hub import get_session, get_token
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
 
@@ -42,6 +42,7 @@ def prepare(repo_id: str, revision: str | None, token: str | None) -> str | None
     client_log = logging.getLogger("huggingface_hub")
     client_log.handlers = [logging.NullHandler()]
     client_log.propagate = False
+    get_session()  # the client's HTTP session (TLS certificates loaded): set-up, not the hub's time
     if token is None:
         add_secret(get_token())
         return None
