@@ -168,7 +168,7 @@ def _with(raw: dict[str, object], value: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-@pytest.mark.parametrize("value", [10**12, 1e30, MAX_COUNT + 1, 24.5, float("inf")])
+@pytest.mark.parametrize("value", [10**12, 1e30, MAX_COUNT + 1, 24.5, float("inf"), float("nan")])
 def test_absurd_layer_counts_are_refused_before_any_per_layer_list(
     path: Path, value: object
 ) -> None:
