@@ -14,6 +14,7 @@ from kvcalc.model.architecture import (
     NaiveDims,
 )
 from kvcalc.model.dialects.attention import num_layers
+from kvcalc.model.dialects.class_defaults import max_positions
 from kvcalc.model.dialects.families import READERS
 from kvcalc.model.dialects.fields import ConfigReader
 from kvcalc.model.dialects.gguf import GgufMetadata, read_gguf_architecture
@@ -60,19 +61,11 @@ def read_architecture(raw: object) -> Architecture:
         raise _not_supported(cfg)
     groups = reader(cfg)
     _refuse_unread_layout_keys(cfg)
-    max_positions = cfg.optional_positive_int(
-        "max positions",
-        "max_position_embeddings",
-        "n_positions",
-        "seq_length",
-        "max_seq_len",
-        "max_sequence_length",
-    )
     try:
         return Architecture(
             model_type=cfg.model_type,
             groups=groups,
-            max_position_embeddings=max_positions,
+            max_position_embeddings=max_positions(cfg),
             config_dtype=_dtype_name(raw, cfg),
             kv_cache_dtype=checkpoint_kv_cache_dtype(raw),
             naive=_naive_dims(cfg, groups),

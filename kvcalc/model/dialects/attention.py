@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kvcalc.model.architecture import Attention, LayerGroup, LayerKind, MlaDims
+from kvcalc.model.dialects.class_defaults import class_int
 from kvcalc.model.dialects.fields import ConfigReader
 
 LAYERS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
@@ -17,14 +18,24 @@ def num_layers(cfg: ConfigReader) -> int:
 
 
 def num_heads(cfg: ConfigReader, default: int | None = None) -> int:
+    """The head count; absent, the config class's default if it has one (Gemma 2/3)."""
+    if default is None:
+        found = class_int(cfg, "attention heads", HEADS, "heads")
+        if found is not None:
+            return found
     return cfg.positive_int("attention heads", *HEADS, default=default)
 
 
 def head_dim(cfg: ConfigReader, heads: int, default: int | None = None) -> int:
-    """An explicit head dim, or hidden size / heads when the config leaves it out (or null)."""
+    """An explicit head dim; absent (or null), the config class's fixed default if it has one,
+    else hidden size / heads."""
     explicit = cfg.optional_positive_int("head dim", *HEAD_DIM)
     if explicit is not None:
         return explicit
+    if default is None and cfg.first_key(HEAD_DIM) is None:
+        found = class_int(cfg, "head dim", HEAD_DIM, "head_dim")
+        if found is not None:
+            return found
     if default is not None:
         cfg.record("head dim", f"default {default} for model_type {cfg.model_type!r}")
         return default
@@ -38,9 +49,17 @@ def head_dim(cfg: ConfigReader, heads: int, default: int | None = None) -> int:
 
 
 def kv_heads_or_heads(cfg: ConfigReader, heads: int, keys: tuple[str, ...] = KV_HEADS) -> int:
-    """The KV head count; a config that leaves it out is multi-head (one KV head per head)."""
-    if cfg.first_key(keys) is None:
+    """The KV head count. Left out, the config class's fixed default if it has one (Mistral's
+    8), else multi-head (one KV head per head); null is multi-head, as every class reads it."""
+    key = cfg.first_key(keys)
+    if key is None:
+        found = class_int(cfg, "KV heads", keys, "kv_heads")
+        if found is not None:
+            return found
         cfg.record("KV heads", "absent: one per attention head (MHA)")
+        return heads
+    if cfg.raw[key] is None:
+        cfg.record("KV heads", f"{cfg.key_name(key)} null: one per attention head (MHA)")
         return heads
     return cfg.positive_int("KV heads", *keys)
 

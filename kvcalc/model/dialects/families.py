@@ -19,6 +19,7 @@ from kvcalc.model.dialects.attention import (
     standard_attention,
     uniform,
 )
+from kvcalc.model.dialects.class_defaults import class_int, max_positions
 from kvcalc.model.dialects.fields import ConfigReader
 from kvcalc.model.dialects.hybrid import (
     encoder_decoder,
@@ -55,20 +56,17 @@ def standard(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     return group_layers(cfg, kinds, attention, window=window)
 
 
-def with_kv_heads_required(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
-    """Families whose class default for KV heads is a fixed number: the config must say."""
-    cfg.positive_int("KV heads", "num_key_value_heads")
-    return standard(cfg)
-
-
 def mistral(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
-    """Mistral: a sliding_window applies to every layer; absent means 4096, null means none."""
-    groups = with_kv_heads_required(cfg)
+    """Mistral: a sliding_window applies to every layer; absent means 4096 (MistralConfig),
+    null means none."""
+    groups = standard(cfg)
     if "layer_types" in cfg.raw or (
         "sliding_window" in cfg.raw and not cfg.present("sliding_window")
     ):
         return groups
-    window = cfg.positive_int("sliding window", "sliding_window", default=4096)
+    window = class_int(cfg, "sliding window", ("sliding_window",), "window")
+    if window is None:
+        raise cfg.error("sliding_window is missing")
     (group,) = groups
     return (LayerGroup(LayerKind.SLIDING, group.count, group.cached_attention, window),)
 
@@ -80,10 +78,10 @@ def sliding_if_set(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     """
     groups = standard(cfg)
     window = cfg.optional_positive_int("sliding window", "sliding_window")
-    max_positions = cfg.optional_positive_int("max positions", "max_position_embeddings")
+    context = max_positions(cfg, record=False)
     if "layer_types" in cfg.raw or window is None:
         return groups
-    if max_positions is not None and window >= max_positions:
+    if context is not None and window >= context:
         cfg.record("sliding window", "sliding_window >= max_position_embeddings: no cap")
         return groups
     (group,) = groups
@@ -92,37 +90,31 @@ def sliding_if_set(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
 
 def qwen(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     """Qwen2/2.5/3: sliding only with use_sliding_window, on layers from max_window_layers on."""
-    groups = with_kv_heads_required(cfg)
+    groups = standard(cfg)
     if "layer_types" in cfg.raw or not cfg.flag("use_sliding_window", default=False):
         return groups
     layers = groups[0].count
-    window = cfg.positive_int("sliding window", "sliding_window", default=4096)
+    window = class_int(cfg, "sliding window", ("sliding_window",), "window")
+    window = window or cfg.positive_int("sliding window", "sliding_window", default=4096)
     first = cfg.positive_int("first sliding layer", "max_window_layers", default=28)
     kinds = [LayerKind.SLIDING if i >= first else LayerKind.FULL for i in range(layers)]
     return group_layers(cfg, kinds, groups[0].cached_attention, window=window)
 
 
-def alternating(period: int, defaults: dict[str, int] | None = None) -> Reader:
+def alternating(period: int) -> Reader:
     """Gemma 2/3, Cohere 2, OLMo 3, gpt-oss: every `period`-th layer full, the rest sliding.
 
-    `defaults` are the config class's values for keys a config may leave out.
+    Heads, KV heads, head dim and window a config leaves out are its config class's
+    (class_defaults.py).
     """
-    fallback = defaults or {}
 
     def read(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
         layers = num_layers(cfg)
-        heads = num_heads(cfg, default=fallback.get("heads"))
-        kv_heads = (
-            cfg.positive_int("KV heads", "num_key_value_heads", default=fallback["kv_heads"])
-            if "kv_heads" in fallback
-            else kv_heads_or_heads(cfg, heads)
-        )
-        attention = build_attention(
-            cfg, heads, kv_heads, head_dim(cfg, heads, default=fallback.get("head_dim"))
-        )
-        window = cfg.positive_int(
-            "sliding window", "sliding_window", default=fallback.get("window")
-        )
+        heads = num_heads(cfg)
+        attention = build_attention(cfg, heads, kv_heads_or_heads(cfg, heads), head_dim(cfg, heads))
+        window = class_int(cfg, "sliding window", ("sliding_window",), "window")
+        if window is None:
+            window = cfg.positive_int("sliding window", "sliding_window")
         kinds = kinds_from_layer_types(cfg, layers)
         if kinds is None:
             every = cfg.positive_int("sliding pattern", "sliding_window_pattern", default=period)
@@ -147,16 +139,35 @@ def llama4_text(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     return group_layers(cfg, kinds, attention, chunk=chunk)
 
 
-def _no_rope_layers(cfg: ConfigReader, layers: int) -> list[bool]:
-    """Llama 4's `no_rope_layers`: 1 = RoPE (chunked) layer; empty or absent = the default."""
+def _no_rope_layers(cfg: ConfigReader, layers: int, what: str = "chunked layers") -> list[bool]:
+    """Llama 4's and SmolLM3's `no_rope_layers`: 1 = RoPE layer (Llama 4: chunked); empty or
+    absent = every `no_rope_layer_interval`-th layer NoPE (4 in both config classes)."""
     value = cfg.raw.get("no_rope_layers")
     if isinstance(value, list) and value:
         if len(value) != layers or any(item not in (0, 1) for item in value):
             raise cfg.error("no_rope_layers must list 0 or 1 for every layer")
-        cfg.record("chunked layers", cfg.key_name("no_rope_layers"))
+        cfg.record(what, cfg.key_name("no_rope_layers"))
         return [bool(item) for item in value]
     interval = cfg.positive_int("NoPE interval", "no_rope_layer_interval", default=4)
     return [(index + 1) % interval != 0 for index in range(layers)]
+
+
+def smollm3(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
+    """SmolLM3: Llama attention on every layer (NoPE layers cache the same K and V). A layer
+    slides only with use_sliding_window and a sliding_window, where layer_types (else
+    SmolLM3Config's: the NoPE layers) says sliding_attention (SmolLM3Attention)."""
+    layers = num_layers(cfg)
+    attention = standard_attention(cfg)
+    window = cfg.optional_positive_int("sliding window", "sliding_window")
+    if not cfg.flag("use_sliding_window", default=False) or window is None:
+        if "layer_types" in cfg.raw:  # SmolLM3Attention applies no window then
+            cfg.record("unused without a window", cfg.key_name("layer_types"))
+        return uniform(layers, attention)
+    kinds = kinds_from_layer_types(cfg, layers)
+    if kinds is None:
+        rope = _no_rope_layers(cfg, layers, "sliding layers (NoPE)")
+        kinds = [LayerKind.FULL if uses_rope else LayerKind.SLIDING for uses_rope in rope]
+    return group_layers(cfg, kinds, attention, window=window)
 
 
 def mla(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
@@ -245,15 +256,15 @@ _STANDARD = (
 
 READERS: dict[str, Reader] = {
     **dict.fromkeys(_STANDARD, standard),
-    **dict.fromkeys(("minimax_m2", "gemma"), with_kv_heads_required),
+    **dict.fromkeys(("minimax_m2", "gemma", "qwen3_vl_text", "qwen3_vl_moe_text"), standard),
+    "smollm3": smollm3,
     "mistral": mistral,
     **dict.fromkeys(("mixtral", "starcoder2", "phi3", "phimoe"), sliding_if_set),
-    **dict.fromkeys(("qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "qwen2_vl", "qwen2_5_vl"), qwen),
-    "gemma2": alternating(2, {"window": 4096, "heads": 8, "kv_heads": 4, "head_dim": 256}),
-    "gemma3_text": alternating(6, {"window": 4096, "heads": 8, "kv_heads": 4, "head_dim": 256}),
-    "cohere2": alternating(4, {"window": 4096}),
-    "olmo3": alternating(4, {"window": 4096}),
-    "gpt_oss": alternating(2, {"window": 128, "kv_heads": 8, "head_dim": 64}),
+    **dict.fromkeys(("qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "qwen2_vl", "qwen2_5_vl",
+                     "qwen2_vl_text", "qwen2_5_vl_text"), qwen),
+    **dict.fromkeys(("gemma2", "gpt_oss"), alternating(2)),
+    "gemma3_text": alternating(6),
+    **dict.fromkeys(("cohere2", "olmo3"), alternating(4)),
     "llama4_text": llama4_text,
     **dict.fromkeys(
         ("deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "deepseek_v32", "glm_moe_dsa"), mla

@@ -51,8 +51,11 @@ class ConfigReader:
     def record(self, what: str, source: str) -> None:
         self.provenance.append((what, source))
 
-    def positive_int(self, what: str, *keys: str, default: int | None = None) -> int:
-        """The value of the first of `keys` present; `default` (recorded as such) if none is."""
+    def positive_int(
+        self, what: str, *keys: str, default: int | None = None, default_source: str | None = None
+    ) -> int:
+        """The value of the first of `keys` present; `default` (recorded as such, with the
+        config class it comes from when `default_source` names one) if none is."""
         key = self.first_key(keys)
         if key is None:
             if default is None:
@@ -60,7 +63,10 @@ class ConfigReader:
                     raise self.error(f"{self.key_name(keys[0])} is missing ({what})")
                 names = ", ".join(self.key_name(k) for k in keys)
                 raise self.error(f"{what} is missing: none of {names} is in the config")
-            self.record(what, f"default {default} for model_type {self.model_type!r}")
+            origin = (
+                f"of {default_source}" if default_source else f"for model_type {self.model_type!r}"
+            )
+            self.record(what, f"default {default} {origin}")
             return default
         value = self.as_positive_int(key, self.raw[key])
         self.record(what, self.key_name(key))

@@ -179,6 +179,10 @@ def mimo_v2(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
         window = cfg.positive_int("sliding window", "sliding_window_size") + 1
     else:
         window = cfg.positive_int("sliding window", "sliding_window", default=129)
+    if cfg.present("attention_chunk_size"):
+        # Not chunked attention: vLLM strips the key from MiMo-V2 configs
+        # (_strip_mimo_v2_attention_chunk_size, model_arch_config_convertor.py).
+        cfg.record("ignored for MiMo-V2", cfg.key_name("attention_chunk_size"))
     kinds = kinds_from_layer_types(cfg, layers)
     pattern = cfg.raw.get("hybrid_layer_pattern")
     if kinds is None and pattern is not None:
