@@ -182,14 +182,24 @@ def inspect(
 
 
 @app.command()
-def presets(as_json: JsonOpt = False) -> None:
-    """List the bundled model configs.
+def presets(
+    text: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILTER]",
+            help="Only presets whose name, hub id, alias or family contains this (any case).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the bundled model configs by family, or those matching FILTER.
 
-    Example: kvcalc presets --json
+    Example: kvcalc presets qwen --json
     """
     from kvcalc.render.presets_table import render_presets
 
-    render_presets(as_json=as_json)
+    render_presets(as_json=as_json, text=text)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`kvcalc presets`: the bundled models as a table or JSON."""
+"""`kvcalc presets`: the bundled models by family, as a table or JSON."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import sys
 
 from typing_extensions import TypedDict
 
+from kvcalc.errors import InputError
 from kvcalc.model.dialects import read_architecture
-from kvcalc.sources.presets import Preset, all_presets
+from kvcalc.sources.presets import Preset, presets_by_family
 from kvcalc.sources.resolve import read_config_file
 
 
 class PresetRecord(TypedDict):
     name: str
     hub_id: str
+    family: str
+    aliases: list[str]
     model_type: str
     attention: str
     num_layers: int
@@ -24,7 +27,7 @@ class PresetRecord(TypedDict):
     origin: str
 
 
-def preset_row(preset: Preset) -> PresetRecord:
+def preset_row(preset: Preset, family: str) -> PresetRecord:
     from kvcalc.render.records import headline
 
     architecture = read_architecture(read_config_file(preset.path))
@@ -32,6 +35,8 @@ def preset_row(preset: Preset) -> PresetRecord:
     return {
         "name": preset.name,
         "hub_id": preset.hub_id,
+        "family": family,
+        "aliases": list(preset.aliases),
         "model_type": architecture.model_type,
         "attention": fields["attention"],
         "num_layers": architecture.num_layers,
@@ -42,24 +47,41 @@ def preset_row(preset: Preset) -> PresetRecord:
     }
 
 
-def render_presets(*, as_json: bool) -> None:
-    rows = [preset_row(preset) for preset in all_presets()]
+def preset_rows(text: str | None = None) -> list[PresetRecord]:
+    """One record per preset that mentions `text` (all without one), family by family."""
+    groups = presets_by_family(text)
+    if not groups:
+        raise InputError(
+            f"no bundled preset matches {text!r} (in a name, hub id, alias or family); "
+            "`kvcalc presets` lists them all"
+        )
+    return [preset_row(preset, family) for family, members in groups.items() for preset in members]
+
+
+def render_presets(*, as_json: bool, text: str | None = None) -> None:
+    rows = preset_rows(text)
     if as_json:
         print(json.dumps(rows, indent=2), file=sys.stdout)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from kvcalc.render.console import stdout_console, table_box
 
     console = stdout_console()
-    table = Table(title="Bundled presets", box=table_box(console), title_justify="left")
+    title = "Bundled presets" + (f" matching {escape(repr(text))}" if text else "")
+    table = Table(title=title, box=table_box(console), title_justify="left")
     numeric = ("layers", "KV heads", "head dim", "max context")
     for column in ("name", "hub id", "attention", "layers", "KV heads", "head dim", "max context"):
         table.add_column(column, justify="right" if column in numeric else "left", no_wrap=True)
-    for row in rows:
+    for index, row in enumerate(rows):
+        if index == 0 or row["family"] != rows[index - 1]["family"]:
+            if index:
+                table.add_section()
+            table.add_row(f"[bold]{escape(row['family'])}[/bold]")
         context = row["max_context"]
         table.add_row(
-            str(row["name"]),
+            f"  {row['name']}",
             str(row["hub_id"]),
             str(row["attention"]),
             str(row["num_layers"]),

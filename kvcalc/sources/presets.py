@@ -35,10 +35,29 @@ class Preset:
     def path(self) -> Path:
         return presets_dir() / self.file
 
+    @property
+    def hub_ids(self) -> tuple[str, ...]:
+        """The hub repos this preset stands for: its own and every same-architecture variant."""
+        return (self.hub_id, *(alias for alias in self.aliases if "/" in alias))
+
     def matches(self, reference: str) -> bool:
+        """`reference` is this preset's name, hub id or an alias, in any case."""
         wanted = reference.lower()
         names = (self.name, self.hub_id, *self.aliases)
         return any(wanted == name.lower() for name in names)
+
+    def matches_repo_name(self, reference: str) -> bool:
+        """`reference` is the repo part of one of its hub ids (`Llama-3.1-8B-Instruct`)."""
+        wanted = reference.lower()
+        return "/" not in wanted and any(
+            wanted == hub_id.rsplit("/", 1)[1].lower() for hub_id in self.hub_ids
+        )
+
+    def mentions(self, text: str) -> bool:
+        """`text` occurs in its name, a hub id, an alias or its family, in any case."""
+        wanted = text.lower()
+        names = (self.name, self.hub_id, *self.aliases, self.family or "")
+        return any(wanted in name.lower() for name in names)
 
 
 def presets_dir() -> Path:
@@ -90,8 +109,23 @@ def _checkpoint(
 
 
 def find_preset(reference: str) -> Preset | None:
-    """The preset called `reference` (name, alias or hub id, any case), if there is one."""
-    return next((preset for preset in all_presets() if preset.matches(reference)), None)
+    """The preset called `reference` (name, alias or hub id, or a hub id's repo part without
+    its org; any case), if there is one."""
+    presets = all_presets()
+    exact = next((preset for preset in presets if preset.matches(reference)), None)
+    return exact or next((preset for preset in presets if preset.matches_repo_name(reference)),
+                         None)  # fmt: skip
+
+
+def presets_by_family(text: str | None = None) -> dict[str, tuple[Preset, ...]]:
+    """The presets that mention `text` (all without one), by family in alphabetical order,
+    each family in index order."""
+    chosen = [preset for preset in all_presets() if text is None or preset.mentions(text)]
+    families = sorted({preset.family or "Other" for preset in chosen}, key=str.lower)
+    return {
+        family: tuple(preset for preset in chosen if (preset.family or "Other") == family)
+        for family in families
+    }
 
 
 def close_names(reference: str) -> list[str]:
