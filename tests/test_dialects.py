@@ -7,6 +7,7 @@ values computed by kvcalc.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -14,6 +15,7 @@ from kvcalc.errors import ConfigError, UnsupportedConfigError
 from kvcalc.model.architecture import LayerKind
 from kvcalc.model.dialects import read_architecture
 from tests.conftest import shared_config
+from tests.helpers import ROOT
 
 FULL, SLIDING, CHUNKED = LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED
 CROSS, STATE, NONE = LayerKind.CROSS, LayerKind.STATE, LayerKind.NONE
@@ -500,3 +502,71 @@ def test_kimi_linear_one_based_layer_lists_equal_layer_types() -> None:
 def test_state_family_refusals_name_the_fields(raw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         read_architecture(raw)
+
+
+# Qwen3-VL-8B-Instruct's text_config (Qwen3-8B's tower): 36 layers, 32 heads, 8 KV heads x
+# 128; Qwen3-VL-30B-A3B's (Qwen3-30B-A3B's): 48 layers, 32 heads, 4 KV heads x 128.
+@pytest.mark.parametrize(
+    ("outer", "inner", "layers", "kv_heads"),
+    [("qwen3_vl", "qwen3_vl_text", 36, 8), ("qwen3_vl_moe", "qwen3_vl_moe_text", 48, 4)],
+)
+def test_qwen3_vl_reads_its_text_config(outer: str, inner: str, layers: int, kv_heads: int) -> None:
+    raw = {"model_type": outer, "vision_config": {"depth": 27}, "text_config": {
+        "model_type": inner, "hidden_size": 4096 if layers == 36 else 2048,
+        "num_hidden_layers": layers, "num_attention_heads": 32, "num_key_value_heads": kv_heads,
+        "head_dim": 128, "max_position_embeddings": 262144}}  # fmt: skip
+    architecture = read_architecture(raw)
+    got = [(g.kind, g.count, g.cached_attention.num_kv_heads, g.cached_attention.k_head_dim)
+           for g in architecture.groups]  # fmt: skip
+    assert got == [(FULL, layers, kv_heads, 128)]
+    assert architecture.max_position_embeddings == 262144
+
+
+def test_smollm3_caches_every_layer_nope_or_not() -> None:
+    # HuggingFaceTB/SmolLM3-3B: 36 layers, 16 heads, 4 KV heads, hidden 2048 (head dim 128);
+    # every 4th layer is NoPE, which changes nothing in the cache; 65,536 positions.
+    raw = json.loads((ROOT / "presets" / "HuggingFaceTB__SmolLM3-3B.json").read_text())
+    architecture = read_architecture(raw)
+    got = [(g.kind, g.count, g.cached_attention.num_kv_heads, g.cached_attention.k_head_dim)
+           for g in architecture.groups]  # fmt: skip
+    assert got == [(FULL, 36, 4, 128)]
+    assert architecture.max_position_embeddings == 65536
+    # SmolLM3Config.__post_init__: with use_sliding_window and a window, the NoPE layers slide.
+    sliding = {k: v for k, v in raw.items() if k != "layer_types"}
+    sliding.update(use_sliding_window=True, sliding_window=4096)
+    groups = read_architecture(sliding).groups
+    assert [(g.kind, g.count, g.window_tokens) for g in groups] == [
+        (FULL, 27, None),
+        (SLIDING, 9, 4096),
+    ]
+
+
+def test_mimo_v2_ignores_attention_chunk_size_as_vllm_does() -> None:
+    raw, _ = STATE_FAMILIES["mimo-v2-flash"]
+    chunked = {**copy.deepcopy(raw), "attention_chunk_size": 128}
+    assert read_architecture(chunked).groups == read_architecture(copy.deepcopy(raw)).groups
+
+
+# transformers 5.23: MistralConfig.num_key_value_heads = 8, Qwen2Config's = 32,
+# LlamaConfig.max_position_embeddings = 2048; a null num_key_value_heads is one per head.
+@pytest.mark.parametrize(
+    ("model_type", "change", "kv_heads", "cited"),
+    [("mistral", {}, 8, "default 8 of MistralConfig (transformers 5.23)"),
+     ("qwen2", {}, 32, "default 32 of Qwen2Config (transformers 5.23)"),
+     ("mistral", {"num_key_value_heads": None}, 32, "num_key_value_heads null: one per "
+      "attention head (MHA)"),
+     ("llama", {}, 32, "absent: one per attention head (MHA)")],
+)  # fmt: skip
+def test_absent_keys_take_the_config_class_default(
+    model_type: str, change: dict[str, object], kv_heads: int, cited: str
+) -> None:
+    raw = {"model_type": model_type, "num_hidden_layers": 2, "num_attention_heads": 32,
+           "hidden_size": 4096, **change}  # fmt: skip
+    architecture = read_architecture(raw)
+    assert architecture.groups[0].cached_attention.num_kv_heads == kv_heads
+    assert ("KV heads", cited) in architecture.provenance
+    if model_type == "llama":
+        assert architecture.max_position_embeddings == 2048
+        assert ("max positions", "default 2048 of LlamaConfig (transformers 5.23)") in (
+            architecture.provenance
+        )
