@@ -77,7 +77,8 @@ def test_kvcalc_equals_what_llama_cpp_allocated(case: dict[str, Any], load: dict
     states = sum(g.total_bytes for g in groups if g.group.state is not None)
     caches = load["kv_caches"]
     if load["iswa"]:
-        recorded = {entry["cache"]: cache for entry, cache in zip(load["iswa"], caches)}
+        named = zip(load["iswa"], caches, strict=True)
+        recorded = {entry["cache"]: cache for entry, cache in named}
         expected = {"non-SWA": full, "SWA": sliding}
     else:
         assert len(caches) <= 1
