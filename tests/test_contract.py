@@ -28,12 +28,18 @@ def test_csv_has_a_fixed_header_and_exact_integers() -> None:
     result = run_kvcalc("estimate", "opt-30b", "--seq", "1024", "--batch", "128", "-f", "csv")
     assert result.returncode == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # The first 14 columns as they always were, in order; new ones only appended after them.
     assert list(rows[0]) == [
         "model", "source_kind", "source_location", "model_type", "attention", "num_layers",
         "num_kv_heads", "head_dim", "dtype", "bits_per_element", "batch", "seq_len",
         "bytes_per_token", "total_bytes",
+        "engine", "total_gib", "total_gb", "full_bytes", "sliding_bytes", "chunked_bytes",
+        "state_bytes", "cross_bytes", "marginal_bytes_per_token",
+        "beyond_max_position_embeddings",
     ]  # fmt: skip
     assert rows[0]["total_bytes"] == "180388626432"
+    assert rows[0]["full_bytes"] == "180388626432" and rows[0]["engine"] == "default"
+    assert rows[0]["beyond_max_position_embeddings"] == "false"
 
 
 @pytest.mark.parametrize(

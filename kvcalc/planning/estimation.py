@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from kvcalc.engines.kvbytes import GroupBytes, Workload
@@ -11,7 +11,7 @@ from kvcalc.errors import ConfigError, InputError
 from kvcalc.model.architecture import Architecture
 
 if TYPE_CHECKING:
-    from kvcalc.engines import Deployment
+    from kvcalc.engines import Deployment, EngineResult
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import FP16, CacheDtype, config_dtype, parse_dtype
 from kvcalc.sources.resolve import HubOptions, ModelSource, resolve
@@ -29,6 +29,9 @@ class Estimate:
     dtype: CacheDtype
     workload: Workload
     groups: tuple[GroupBytes, ...]
+    # What the engine allocates for the next token of one sequence at this length: see
+    # `marginal_bytes`. `bytes_per_token` is the uncapped figure.
+    marginal_bytes_per_token: int
     notes: tuple[str, ...] = ()
     engine: str = "default"
     assumptions: tuple[str, ...] = ()  # engine defaults applied, e.g. "block size 16 (...)"
@@ -41,6 +44,12 @@ class Estimate:
     def bytes_per_token(self) -> int:
         """Bytes one token of one sequence adds across all layers, before any window cap."""
         return sum(group.bytes_per_token for group in self.groups)
+
+    @property
+    def beyond_max_position_embeddings(self) -> bool:
+        """True when the length is past the model's context (`max_position_embeddings`)."""
+        limit = self.architecture.max_position_embeddings
+        return limit is not None and self.workload.seq_len > limit
 
 
 @dataclass(frozen=True)
@@ -130,8 +139,6 @@ def estimate(
 ) -> Estimate:
     """The KV cache of `model` for `batch` sequences of `seq` tokens in `dtype`, as `engine`
     allocates it on one GPU, or on the busiest GPU of `deployment` (see kvcalc.engines)."""
-    from dataclasses import replace
-
     from kvcalc.engines import Deployment, rule, size
 
     rule(engine)
@@ -151,8 +158,33 @@ def estimate(
     result = size(engine, architecture, workload, cache_dtype, model_dtype, deployment)
     notes = (*loaded.source.notes, *dtype_notes, *seq_notes, *result.notes,
              *window_notes(result.groups, seq_len))  # fmt: skip
-    return Estimate(loaded.source, architecture, cache_dtype, workload, result.groups, notes,
-                    engine.lower(), result.assumptions)  # fmt: skip
+    single = result if batch_size == 1 else None
+    marginal = marginal_bytes(engine, architecture, workload, cache_dtype, model_dtype,
+                              deployment, single)  # fmt: skip
+    return Estimate(loaded.source, architecture, cache_dtype, workload, result.groups, marginal,
+                    notes, engine.lower(), result.assumptions)  # fmt: skip
+
+
+def marginal_bytes(
+    engine: str, architecture: Architecture, workload: Workload, dtype: CacheDtype,
+    model_dtype: CacheDtype, deployment: Deployment, single: EngineResult | None = None,
+) -> int:  # fmt: skip
+    """Bytes `engine` allocates for one more token of one sequence at `workload.seq_len`:
+    size(seq + 1) - size(seq) for one sequence, by the one sizing path (`engines.size`).
+
+    Below a window this is every layer's share; past it only the uncapped layers'. A paged
+    engine allocates whole blocks, so it is 0 inside a block and a whole block at its edge.
+    `single` is the size at one sequence when the caller has it already.
+    """
+    from kvcalc.engines import size
+
+    now = Workload(1, workload.seq_len, workload.enc_seq)
+    if single is None:
+        single = size(engine, architecture, now, dtype, model_dtype, deployment)
+    following = replace(now, seq_len=workload.seq_len + 1)
+    return size(engine, architecture, following, dtype, model_dtype, deployment).total_bytes - (
+        single.total_bytes
+    )
 
 
 def model_dtype_of(architecture: Architecture) -> CacheDtype:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 BAR_WIDTH = 16
+BEYOND_MARK = "*"  # ASCII: it survives any terminal encoding
+BEYOND_CAPTION = f"{BEYOND_MARK} past max_position_embeddings"
 
 
 def format_tokens(tokens: int) -> str:
@@ -62,9 +64,15 @@ def compare_table(
     from rich.table import Table
 
     with_change = any(row.dtype_request.lower() != "auto" for row in rows)
+    beyond = any(one.beyond_max_position_embeddings for row in rows for one in row.estimates)
+    engines = {one.engine for row in rows for one in row.estimates}
+    engine = f", engine {', '.join(sorted(engines))}" if engines != {"default"} else ""
+    title = f"KV cache, batch {batch:,}{engine}, by tokens per sequence (k = 1,024)"
+    caption = "GiB = 1024³ bytes, GB = 10⁹ bytes" + (f"; {BEYOND_CAPTION}" if beyond else "")
     table = Table(
-        title=f"KV cache, batch {batch:,}, by tokens per sequence (k = 1,024)",
-        caption="GiB = 1024³ bytes, GB = 10⁹ bytes",
+        title=title,
+        caption=caption,
+        min_width=max(len(title), len(caption)),  # a narrow table would fold them
         box=box,
         title_justify="left",
         caption_justify="left",
@@ -82,7 +90,8 @@ def compare_table(
         cells: list[RenderableType] = [row.model, row.estimates[0].dtype.name]
         for seq, single in zip(seqs, row.estimates, strict=True):
             held = f" ({format_tokens(single.workload.seq_len)})" if seq == "max" else ""
-            cells.append(size_cell(single.total_bytes, stacked) + held)
+            mark = f" {BEYOND_MARK}" if single.beyond_max_position_embeddings else ""
+            cells.append(size_cell(single.total_bytes, stacked) + held + mark)
         cells += [_change(row)] if with_change else []
         cells += [Bar(largest, 0, _longest(row), width=BAR_WIDTH, color="cyan")] if bars else []
         table.add_row(*cells)
@@ -118,18 +127,27 @@ def render_sweep_table(rows: Iterable[SweepRow], console: Console | None = None)
     from rich.table import Table
 
     console = console or stdout_console()
-    table = Table(box=table_box(console), title="KV cache sweep", title_justify="left")
+    table = Table(box=table_box(console), title="KV cache sweep", title_justify="left",
+                  caption_justify="left")  # fmt: skip
+    engines: set[str] = set()
     for header in ("model", "dtype", "tokens", "batch", "GiB", "GB", "bytes"):
         table.add_column(header, justify="left" if header in ("model", "dtype") else "right")
     for row in rows:
         base = row.base
+        mark = f" {BEYOND_MARK}" if base.beyond_max_position_embeddings else ""
+        if mark:
+            table.caption = BEYOND_CAPTION
+        engines.add(base.engine)
         table.add_row(
             base.source.name,
             base.dtype.name,
-            f"{base.workload.seq_len:,}",
+            f"{base.workload.seq_len:,}{mark}",
             f"{row.batch:,}",
             format_gib(row.total_bytes).removesuffix(" GiB"),
             format_gb(row.total_bytes).removesuffix(" GB"),
             format_bytes(row.total_bytes).removesuffix(" B"),
         )
+    if engines != {"default"}:
+        table.title = f"KV cache sweep, engine {', '.join(sorted(engines))}"
+    table.min_width = max(len(str(table.title)), len(str(table.caption or "")))
     console.print(table)

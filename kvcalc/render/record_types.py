@@ -54,6 +54,9 @@ class EstimateRecord(TypedDict):
     seq_len: int
     enc_seq: int | None
     bytes_per_token: int
+    marginal_bytes_per_token: int
+    beyond_max_position_embeddings: bool
+    max_position_embeddings: int | None
     total_bytes: int
     total_gib: float
     total_gb: float

@@ -60,6 +60,22 @@ def _group_text(group: GroupBytes, units: str) -> str:
     return f"{layer.count} {layer.kind.value}{window}{heads}: {held} → {size}"
 
 
+def beyond_text(estimate: Estimate) -> str:
+    """` (past the model's max_position_embeddings, 8,192)` when the length is."""
+    if not estimate.beyond_max_position_embeddings:
+        return ""
+    limit = estimate.architecture.max_position_embeddings or 0
+    return f" (past the model's max_position_embeddings, {limit:,})"
+
+
+def next_token_text(estimate: Estimate) -> str:
+    """What one more token of one sequence costs at this length, as the engine allocates."""
+    following = estimate.workload.seq_len + 1
+    return (
+        f"{format_bytes(estimate.marginal_bytes_per_token)} (token {following:,} of one sequence)"
+    )
+
+
 def render_table(estimate: Estimate, *, explain: bool = False, units: str = "auto") -> None:
     from rich.table import Table
 
@@ -86,8 +102,11 @@ def render_table(estimate: Estimate, *, explain: bool = False, units: str = "aut
     workload = estimate.workload
     encoder = workload.enc_seq or estimate.architecture.encoder_tokens
     extra = f", encoder {encoder:,} tokens" if encoder else ""
-    table.add_row("Workload", f"batch {workload.batch:,} × {workload.seq_len:,} tokens{extra}")
-    table.add_row("Per token", format_bytes(estimate.bytes_per_token))
+    table.add_row("Workload", f"batch {workload.batch:,} × {workload.seq_len:,} tokens{extra}"
+                  f"{beyond_text(estimate)}")  # fmt: skip
+    table.add_row("Next token", next_token_text(estimate))
+    table.add_row("Per token", f"{format_bytes(estimate.bytes_per_token)} "
+                  "(all layers, before window caps)")  # fmt: skip
     table.add_row("KV cache", size_text(estimate.total_bytes, units), style="bold")
     if explain:
         for index, group in enumerate(estimate.groups):
