@@ -44,6 +44,16 @@ GpuMemoryOpt = Annotated[
         show_default=False,
     ),
 ]
+PlotGpuOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--gpu",
+        "-g",
+        help="GPU from the catalogue (see `kvcalc gpus`) to draw as a line, repeated or "
+        "comma-separated: h100, l4.",
+        show_default=False,
+    ),
+]
 PlotOutputOpt = Annotated[
     Path, typer.Option("--output", "-o", help="Image to write: .png, .svg or .pdf.")
 ]
@@ -208,6 +218,7 @@ def plot(
     seq: SeqsOpt = None,
     dtype: DtypesOpt = None,
     batch: BatchOpt = "1",
+    gpu: PlotGpuOpt = None,
     gpu_memory: GpuMemoryOpt = None,
     engine: EngineOpt = "default",
     token: TokenOpt = None,
@@ -215,22 +226,21 @@ def plot(
 ) -> None:
     """Draw KV-cache size against context length, a line per model and dtype, to an image.
 
-    GPU capacities given with --gpu-memory are drawn as horizontal lines. Needs matplotlib:
-    pip install 'kvcalc[plot]'. --seq defaults to 1k..128k.
+    GPUs named with --gpu (their memory from the catalogue) and sizes given with --gpu-memory
+    are drawn as horizontal lines; lengths past a model's max_position_embeddings are faded.
+    Needs matplotlib: pip install 'kvcalc[plot]'. --seq defaults to 1k..128k.
 
-    Example: kvcalc plot llama-3-8b qwen3-8b --gpu-memory 80GiB -o kv.png
+    Example: kvcalc plot llama-3-8b qwen3-8b --gpu h100 --gpu-memory 24GiB -o kv.png
     """
     from kvcalc.planning import compare as planning
-    from kvcalc.planning.grid import check_grid_size, parse_names, parse_seqs
+    from kvcalc.planning.grid import check_grid_size, parse_seqs
     from kvcalc.render.plot import check_plot_output, write_plot
-    from kvcalc.sizes import parse_size
     from kvcalc.units import parse_count
 
     check_plot_output(output)
     dtypes, seqs = _dtypes(dtype), parse_seqs(seq or [SWEEP_SEQS])
     batch_size = parse_count(batch, what="--batch")
-    memories = parse_names(gpu_memory, what="--gpu-memory") if gpu_memory else ()
-    capacities = [(text, parse_size(text, what="--gpu-memory")) for text in memories]
+    capacities = _capacity_lines(gpu, gpu_memory)
     planning.check_engine(engine)
     check_grid_size(len(set(models)), len(dtypes), len(seqs))
     rows, failures = planning.compare(
@@ -241,6 +251,24 @@ def plot(
         write_plot(rows, capacities, batch_size, output)
         typer.echo(f"kvcalc: wrote {output}", err=True)
     _exit_for(failures)
+
+
+def _capacity_lines(gpus: list[str] | None, memories: list[str] | None) -> list[tuple[str, int]]:
+    """The horizontal lines of `plot`: catalogue GPUs, then sizes, each (label, bytes)."""
+    from kvcalc.planning.grid import parse_names
+    from kvcalc.render.plot import gpu_line, memory_line
+
+    lines = []
+    if gpus:
+        from kvcalc.planning.gpus import find_gpu
+
+        lines += [gpu_line(find_gpu(name)) for name in parse_names(gpus, what="--gpu")]
+    if memories:
+        from kvcalc.sizes import parse_size
+
+        texts = parse_names(memories, what="--gpu-memory")
+        lines += [memory_line(text, parse_size(text, what="--gpu-memory")) for text in texts]
+    return lines
 
 
 def register(app: typer.Typer) -> None:
