@@ -14,7 +14,6 @@ from kvcalc.bench.timing import (
     Repetitions,
     measure_lengths,
     measure_speculative,
-    probe_lengths,
 )
 from kvcalc.errors import ExitCode, InputError, KvcalcError
 from kvcalc.model.dtypes import parse_dtype
@@ -77,20 +76,20 @@ def run_bench(
 
 
 def _measure(model: Decoder, lengths: list[int], lookahead: int | None) -> BenchReport:
-    """Time every probe length, then the speculative run if asked, under one progress bar."""
+    """Time the lengths asked for, and only those (a crossover below the shortest shows only
+    if shorter ones are asked for), then the speculative run if asked, under one progress bar."""
     repetitions = Repetitions()
-    probes = probe_lengths(lengths)
     # Progress in tokens, so the long lengths, which take most of the time, weigh the most.
     speculative_share = SPECULATIVE_NEW_TOKENS if lookahead is not None else 0
     with (
         tempfile.TemporaryDirectory() as folder,
-        render.progress(sum(probes) + speculative_share) as advance,
+        render.progress(sum(lengths) + speculative_share) as advance,
     ):
         config_path = Path(folder) / "config.json"
         config_path.write_text(model.config.to_config_json(), encoding="utf-8")
         timings = measure_lengths(
             model,
-            probes,
+            lengths,
             lambda seq_len: _kvcalc_bytes(config_path, seq_len, model.config.dtype),
             repetitions,
             on_length=lambda seq_len: advance(f"{seq_len:,} tokens", seq_len),

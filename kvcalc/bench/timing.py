@@ -66,17 +66,6 @@ class BenchReport:
         return crossover(self.lengths)
 
 
-def probe_lengths(seqs: Iterable[int]) -> list[int]:
-    """The requested lengths plus the powers of two from 2 below them, where the crossover lies.
-
-    Length 1 is left out unless asked for: with nothing to cache, both ways do the same work.
-    """
-    wanted = set(seqs)
-    shortest = min(wanted)
-    ladder = {2**power for power in range(1, shortest.bit_length()) if 2**power < shortest}
-    return sorted(wanted | ladder)
-
-
 def measure_lengths(
     model: Decoder,
     lengths: Sequence[int],

@@ -12,7 +12,6 @@ pytest.importorskip("numpy")
 
 from kvcalc.bench.command import run_bench
 from kvcalc.bench.render import MATPLOTLIB_HINT
-from kvcalc.bench.timing import probe_lengths
 from kvcalc.errors import InputError, KvcalcError
 from tests.helpers import ROOT
 
@@ -32,11 +31,11 @@ def bench(capsys, seqs=(8, 12), speculative=2, output=None, as_json=True, **shap
     return code, capsys.readouterr()
 
 
-def test_json_reports_every_probe_length_with_kvcalc_bytes_beside_the_measured(capsys) -> None:
+def test_json_reports_the_lengths_asked_for_with_kvcalc_bytes_beside_the_measured(capsys) -> None:
     code, out = bench(capsys)
     assert code == 0
     record = json.loads(out.out)
-    assert [row["seq_len"] for row in record["lengths"]] == [2, 4, 8, 12]
+    assert [row["seq_len"] for row in record["lengths"]] == [8, 12]  # no others added
     for row in record["lengths"]:
         assert row["cache_bytes"] == row["kvcalc_bytes"]
         assert row["uncached_s_per_token"] > 0 and row["cached_s_per_token"] > 0
@@ -105,10 +104,10 @@ def test_bad_options_are_input_errors_with_nothing_on_stdout(capsys, change, mes
     assert capsys.readouterr().out == ""
 
 
-def test_probe_lengths_add_powers_of_two_below_the_shortest() -> None:
-    assert probe_lengths([256, 64]) == [2, 4, 8, 16, 32, 64, 256]
-    assert probe_lengths([3]) == [2, 3]
-    assert probe_lengths([1, 3]) == [1, 3]  # nothing below the shortest
+def test_lengths_are_timed_once_each_in_order(capsys) -> None:
+    code, out = bench(capsys, seqs=(12, 4, 12), speculative=None)
+    assert code == 0
+    assert [row["seq_len"] for row in json.loads(out.out)["lengths"]] == [4, 12]
 
 
 def test_importing_the_bench_loads_no_heavy_module() -> None:
