@@ -15,7 +15,14 @@ from kvcalc.cli.engine_options import (
     PrefixCachingOpt,
 )
 from kvcalc.cli.messages import say_note
-from kvcalc.cli.options import FormatOpt, JsonOpt, OutputFormat, RevisionOpt, TokenOpt
+from kvcalc.cli.options import (
+    FormatOpt,
+    JsonOpt,
+    OutputFormat,
+    RevisionOpt,
+    TimeoutOpt,
+    TokenOpt,
+)
 from kvcalc.sources.resolve import HubOptions
 
 GpuOpt = Annotated[
@@ -67,7 +74,6 @@ UtilOpt = Annotated[
         show_default=False,
     ),
 ]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per hub request.", min=0.1)]
 
 
 def fit(

@@ -82,21 +82,20 @@ def require_dtype(
 
 
 def _rules(engine: str) -> tuple[EngineRule, PoolRule | None]:
-    from kvcalc.engines import llamacpp, naive, sglang, transformers, trtllm, vllm
+    """An engine module's `allocate`, and its `capacity` if it has a pool of its own."""
+    import importlib
 
-    rules: dict[str, tuple[EngineRule, PoolRule | None]] = {
-        "default": (_default, None),
-        "transformers": (transformers.allocate, None),
-        "vllm": (vllm.allocate, vllm.capacity),
-        "sglang": (sglang.allocate, sglang.capacity),
-        "llama.cpp": (llamacpp.allocate, None),
-        "trtllm": (trtllm.allocate, trtllm.capacity),
-        "naive": (naive.allocate, None),
-    }
-    found = rules.get(engine.lower())
-    if found is None:
+    modules = {"transformers": "transformers", "vllm": "vllm", "sglang": "sglang",
+               "llama.cpp": "llamacpp", "trtllm": "trtllm", "naive": "naive"}  # fmt: skip
+    name = engine.lower()
+    if name == "default":
+        return _default, None
+    if name not in modules:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    return found
+    module = importlib.import_module(f"kvcalc.engines.{modules[name]}")
+    allocate: EngineRule = module.allocate
+    pool: PoolRule | None = getattr(module, "capacity", None)
+    return allocate, pool
 
 
 def rule(engine: str) -> EngineRule:
@@ -147,4 +146,6 @@ def capacity(
         per_token = sum(group.bytes_per_token for group in one.groups)
         pool = byte_pool(one.total_bytes, per_token, budget_bytes)
     usable = budget_bytes - pool.reserved_units * pool.unit_bytes
+    if pool.requests is not None:
+        return Capacity(budget_bytes, seq_len, pool, pool.requests)
     return Capacity(budget_bytes, seq_len, pool, most_requests(request_bytes, usable))

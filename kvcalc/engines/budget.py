@@ -49,7 +49,10 @@ class KvBudget:
     rule: str
 
 
-def _module(engine: str) -> object:
+def _module(engine: str) -> object | None:
+    """The engine's module (None for `default`, which has no hooks)."""
+    if engine == "default":
+        return None
     name = {"llama.cpp": "llamacpp"}.get(engine, engine)
     return importlib.import_module(f"kvcalc.engines.{name}")
 

@@ -7,6 +7,7 @@ rule `estimate` uses; this module only chooses the deployment and compares with 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -186,6 +187,8 @@ def evaluate(plan: Workplan, par: Parallelism) -> FitReport:
     plain = size(plan.engine, plan.architecture, Workload(1, plan.seq_len, plan.enc_seq),
                  plan.kv_dtype, plan.model_dtype, local).total_bytes  # fmt: skip
     most = most_requests(lambda b: _request_bytes(plan, local, b, plan.seq_len), usable)
+    if pool.pool.requests is not None and plan.draft is None:
+        most = min(most, pool.pool.requests)  # the engine's own limit (window pools, caps)
     return FitReport(
         engine=plan.engine, parallelism=par, deployment=local, budget=budget, batch=plan.batch,
         seq_len=plan.seq_len,
@@ -264,8 +267,10 @@ def parse_util(text: str | Fraction | None) -> Fraction | None:
     if text is None or isinstance(text, Fraction):
         return text
     cleaned = text.strip()
-    if len(cleaned) > 40:
-        raise InputError("--util is not a number; use e.g. 0.9")
+    # A plain decimal or a ratio only: an exponent (1e-100000000) would make Fraction build
+    # an enormous integer before any check could run.
+    if len(cleaned) > 40 or not re.fullmatch(r"[0-9]*\.?[0-9]+(/[0-9]+)?|[0-9]+\.", cleaned):
+        raise InputError(f"--util {text[:40]!r} is not a number; use e.g. 0.9 or 9/10")
     try:
         util = Fraction(cleaned)
     except (ValueError, ZeroDivisionError):

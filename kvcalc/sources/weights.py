@@ -102,6 +102,8 @@ def stored_weights(source: str, location: str, counts: dict[str, list[int]]) -> 
 def read_header(file: Path) -> dict[str, object]:
     """The JSON header of a safetensors file: an 8-byte little-endian length, then the JSON."""
     try:
+        if not file.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(f"{file} is not a regular file")
         with file.open("rb") as stream:
             prefix = stream.read(8)
             length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
