@@ -61,12 +61,19 @@ def test_vllm_gemma3_pads_uneven_groups_and_reports_its_log_figures() -> None:
     # X = 32,768 / 14,726; N = int(X x M) = 291,658.
     data = fit_json("gemma-3-27b", "--gpu", "h100", "--gpus", "1", "--seq", "131072",
                     "--kv-cache-memory", "40GiB", "--weights", "54GB")  # fmt: skip
-    assert data["pool"] == {"unit": "block", "unit_bytes": 1_310_720, "units": 32_768,
-                            "reserved_units": 1, "worst_case_units_per_request": 14_726}
+    assert data["pool"] == {
+        "unit": "block",
+        "unit_bytes": 1_310_720,
+        "units": 32_768,
+        "reserved_units": 1,
+        "worst_case_units_per_request": 14_726,
+    }
     assert data["kv_tokens_per_gpu"] == 291_658
     assert data["max_concurrency"] == pytest.approx(32_768 / 14_726, abs=0)
-    assert data["engine_log"] == ["GPU KV cache size: 291,658 tokens",
-                                  "Maximum concurrency for 131,072 tokens per request: 2.23x"]
+    assert data["engine_log"] == [
+        "GPU KV cache size: 291,658 tokens",
+        "Maximum concurrency for 131,072 tokens per request: 2.23x",
+    ]
     assert data["kv_budget_bytes_per_gpu"] == 40 * GIB and data["util"] is None
 
 
