@@ -5,10 +5,12 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from kvcalc.errors import InputError
 
 MIB = 1024**2
+GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,25 @@ class Gpu:
 
 def _gpu(
     name: str, label: str, mib: int, basis: str, *aliases: str, confirmed: bool = True,
-    arch: str = "hopper",
+    arch: str = "hopper", limit_bytes: int | None = None,
 ) -> Gpu:  # fmt: skip
-    return Gpu(name, label, mib * MIB, basis, aliases, confirmed, arch)
+    return Gpu(name, label, mib * MIB, basis, aliases, confirmed, arch, limit_bytes)
+
+
+def _apple(
+    name: str, label: str, ram_gib: int, limit_bytes: int, basis: str, *aliases: str,
+    confirmed: bool = True,
+) -> Gpu:  # fmt: skip
+    """A Mac: all of its RAM, and the Metal working-set limit one process gets by default."""
+    return _gpu(name, label, ram_gib * 1024, basis, *aliases, confirmed=confirmed, arch="apple",
+                limit_bytes=limit_bytes)  # fmt: skip
+
+
+def _mb(figure: str) -> int:
+    """llama.cpp's `recommendedMaxWorkingSetSize = N MB` in bytes. Its Metal backend prints
+    bytes / 1e6 with two decimals (older builds printed MiB, labelled MB), so this is the
+    figure to 10 kB, not to the byte."""
+    return int(Decimal(figure) * 10**6)
 
 
 # How the engines' block-size rules see each architecture (kvcalc.engines.deployment).
@@ -61,7 +79,8 @@ def engine_arch(gpu: Gpu) -> str | None:
 
 
 # nvidia-smi reports memory.total in MiB (1024**2 bytes); each figure below is that total as
-# printed by the driver, not the marketing size. Sources are public nvidia-smi outputs.
+# printed by the driver (rocm-smi for AMD, hl-smi for Gaudi), not the marketing size. Sources
+# are public driver outputs; Apple rows are described where they start.
 CATALOGUE: tuple[Gpu, ...] = (
     _gpu("h100", "NVIDIA H100 80GB HBM3 (SXM5)", 81559,
          "nvidia-smi: 81559MiB (NVIDIA/nccl#1264; modal-labs/modal-client#2797)",
@@ -119,6 +138,72 @@ CATALOGUE: tuple[Gpu, ...] = (
     _gpu("mi325x", "AMD Instinct MI325X (256 GB)", 262144,
          "nominal 256 GiB: no rocm-smi total seen; the driver reports somewhat less (the "
          "MI300X reports 0.31 GiB under its nominal 192 GiB)", confirmed=False, arch="cdna3"),
+    # Hopper variants: the China-market parts and the NVL/Grace boards.
+    _gpu("h200-nvl", "NVIDIA H200 NVL (141 GB, PCIe)", 143771,
+         "nvidia-smi: 143771 MiB (several public outputs, drivers 570-580); as the H200 SXM"),
+    _gpu("gh200", "NVIDIA GH200, the Hopper GPU with 96 GB HBM3", 97871,
+         "nvidia-smi: 97871MiB (several public outputs, named 'GH200 480GB' or 'GH200 120GB')",
+         "gh200-96gb", "gh200-480gb", "gh200-120gb"),
+    _gpu("gh200-144gb", "NVIDIA GH200 144G HBM3e", 146831,
+         "nvidia-smi: 146831 MiB in a single public report only", "gh200-144g",
+         confirmed=False),
+    _gpu("h20", "NVIDIA H20 (96 GB)", 97871,
+         "nvidia-smi: 97871MiB (several public outputs, e.g. driver 550.144.03)", "h20-96gb"),
+    _gpu("h20-141gb", "NVIDIA H20-3e (141 GB)", 143771,
+         "nvidia-smi: 143771MiB (sgl-project/sglang#6418) only", "h20-3e", confirmed=False),
+    _gpu("h800", "NVIDIA H800 (80 GB, SXM)", 81559,
+         "nvidia-smi: 81559MiB (several public outputs); as the H100 SXM", "h800-sxm"),
+    # Ampere and Ada variants, and Volta, which planners still size for.
+    _gpu("a800-80gb", "NVIDIA A800 80GB (SXM4 or PCIe)", 81920,
+         "nvidia-smi: 81920MiB, SXM4 (dexmal/dexbotic#41) and PCIe (vllm-project/vllm#41519)",
+         "a800", "a800-sxm4-80gb", "a800-80gb-pcie", arch="ampere"),
+    _gpu("a800-40gb", "NVIDIA A800 40GB", 40960,
+         "nominal: no nvidia-smi total seen; taken as the A100 40GB's 40960 MiB", "a800-40",
+         confirmed=False, arch="ampere"),
+    _gpu("l20", "NVIDIA L20 (48 GB)", 46068,
+         "nvidia-smi: 46068MiB with ECC on (several public outputs); one host with ECC off "
+         "printed 49140MiB", arch="ada"),
+    _gpu("v100-16gb", "NVIDIA Tesla V100 16GB (SXM2 or PCIe)", 16384,
+         "nvidia-smi: 16384MiB on current drivers, SXM2 and PCIe (several public outputs); "
+         "older drivers printed 16160MiB or 16130MiB", "v100", "v100-sxm2-16gb",
+         "v100-pcie-16gb", arch="volta"),
+    _gpu("v100-32gb", "NVIDIA Tesla V100 32GB (SXM2 or PCIe)", 32768,
+         "nvidia-smi: 32768MiB on current drivers, SXM2 and PCIe (several public outputs); "
+         "older drivers printed 32510MiB", "v100-sxm2-32gb", "v100-pcie-32gb", arch="volta"),
+    # AMD: rocm-smi --showmeminfo vram, in bytes. An MI250X board is two GCDs, each its own
+    # device with its own memory: the row is one GCD, and --gpus counts GCDs.
+    _gpu("mi250x", "AMD Instinct MI250X, one GCD (64 GB; a board is two)", 65520,
+         "rocm-smi: 68702699520 B = 65520 MiB per GCD (several public outputs)", "mi250x-gcd",
+         arch="cdna2"),
+    _gpu("mi355x", "AMD Instinct MI355X (288 GB)", 294896,
+         "rocm-smi: 309220868096 B = 294896 MiB (several public outputs, ROCm 7.x)",
+         arch="cdna4"),
+    _gpu("gaudi3", "Intel Gaudi 3 HL-325L (128 GB)", 131072,
+         "hl-smi: 131072MiB (two public outputs, drivers 1.20.1 and 1.24.1)", "gaudi-3",
+         "hl-325l", arch="gaudi"),
+    # Apple: memory is all of RAM; the budget is Metal's recommendedMaxWorkingSetSize, which
+    # llama.cpp logs at start-up. On macOS 14-15 the logs below show 3/4 of RAM from 36 to
+    # 128 GB and 464 of 512 GiB (2/3 on 32 GB and less); macOS 26 gives more (107.52 GiB on
+    # 128 GB, antirez/ds4#893), and `sysctl iogpu.wired_limit_mb` overrides it: give
+    # --gpu-memory then. Names carry the RAM: the limit follows it, not the chip.
+    _apple("m2-ultra-192gb", "Apple M2 Ultra, 192 GB unified memory", 192, 144 * GIB,
+           "nominal: 3/4 of RAM, as the 36-128 GB logs; no log of this machine seen",
+           confirmed=False),
+    _apple("m3-max-128gb", "Apple M3 Max, 128 GB unified memory", 128, _mb("103079.22"),
+           "llama.cpp log: recommendedMaxWorkingSetSize = 103079.22 MB in one public M3 Max "
+           "log (98304.00 MiB: 3/4 of 128 GiB)", confirmed=False),
+    _apple("m4-max-128gb", "Apple M4 Max, 128 GB unified memory", 128, _mb("103079.22"),
+           "llama.cpp log: recommendedMaxWorkingSetSize = 103079.22 MB (two public logs)"),
+    _apple("m3-ultra-512gb", "Apple M3 Ultra, 512 GB unified memory", 512, _mb("498216.21"),
+           "llama.cpp log: recommendedMaxWorkingSetSize = 498216.21 MB in one public M3 Ultra "
+           "log (464 GiB: only the 512 GB model has that much)", confirmed=False),
+    _apple("m2-max-64gb", "Apple M1/M2 Max, 64 GB unified memory", 64, _mb("51539.61"),
+           "llama.cpp log: recommendedMaxWorkingSetSize = 51539.61 MB (public M1 Max and M2 "
+           "Max logs; 49152.00 MiB on an M1 Max 64 GB, ggml-org/llama.cpp#1870)",
+           "m1-max-64gb"),
+    _apple("m4-max-36gb", "Apple M4 Max, 36 GB unified memory", 36, _mb("28991.03"),
+           "llama.cpp log: recommendedMaxWorkingSetSize = 28991.03 MB (macOS 15.7.7; one "
+           "public log names the machine, one more shows the figure)", confirmed=False),
 )  # fmt: skip
 
 
