@@ -36,6 +36,15 @@ GPTQ_TENSORS = {
     "model.layers.0.mlp.up_proj.g_idx": ("I32", [256]),
 }
 GPTQ_BYTES = 32 * 512 * 4 + 2 * 64 * 4 + 2 * 512 * 2 + 256 * 4
+# MXFP4 as gpt-oss stores its experts: 4-bit values packed two per byte in blocks of 32
+# (16 bytes), one uint8 E8M0 scale per block; bf16 router and biases.
+MXFP4_TENSORS = {
+    "model.layers.0.mlp.experts.gate_up_proj_blocks": ("U8", [4, 512, 8, 16]),
+    "model.layers.0.mlp.experts.gate_up_proj_scales": ("U8", [4, 512, 8]),
+    "model.layers.0.mlp.experts.gate_up_proj_bias": ("BF16", [4, 512]),
+    "model.layers.0.mlp.router.weight": ("BF16", [4, 256]),
+}
+MXFP4_BYTES = 4 * 512 * 8 * 16 + 4 * 512 * 8 + 4 * 512 * 2 + 4 * 256 * 2
 
 
 def model_folder(tmp_path: Path, files: dict[str, dict[str, tuple[str, list[int]]]]) -> Path:
@@ -81,6 +90,15 @@ def test_fp8_and_packed_int4_count_their_stored_bytes(tmp_path: Path) -> None:
     assert data["weights"]["bytes_by_dtype"]["F8_E4M3"] == 512 * 256
 
 
+def test_mxfp4_fp8_and_gptq_weights_are_the_sum_of_tensor_bytes(tmp_path: Path) -> None:
+    folder = model_folder(tmp_path, {"model-00001-of-00003.safetensors": MXFP4_TENSORS,
+                                     "model-00002-of-00003.safetensors": FP8_TENSORS,
+                                     "model-00003-of-00003.safetensors": GPTQ_TENSORS})  # fmt: skip
+    data = fit_json(str(folder))
+    assert data["weights"]["total_bytes"] == MXFP4_BYTES + FP8_BYTES + GPTQ_BYTES
+    assert data["weights"]["bytes_by_dtype"]["U8"] == 4 * 512 * 8 * 16 + 4 * 512 * 8
+
+
 def test_sharded_folder_reads_the_shards_its_index_names(tmp_path: Path) -> None:
     folder = model_folder(tmp_path, {"model-00001-of-00002.safetensors": FP8_TENSORS,
                                      "model-00002-of-00002.safetensors": GPTQ_TENSORS,
@@ -124,10 +142,16 @@ def test_preset_weights_are_params_times_the_config_dtype() -> None:
     }  # fmt: skip
 
 
-def test_every_preset_records_its_parameter_count_and_source() -> None:
+def test_every_preset_has_exact_weights_or_fit_asks_for_them() -> None:
     for preset in all_presets():
-        assert isinstance(preset.params, int) and preset.params > 0, preset.name
-        assert preset.params_source, preset.name
+        if preset.checkpoint_bytes or preset.checkpoint_by_dtype:
+            assert preset.checkpoint_source, preset.name
+        elif preset.params is not None and not preset.weights_note:
+            assert preset.params_source, preset.name
+    bare = next(p for p in all_presets() if p.params is None and not p.checkpoint_bytes
+                and not p.checkpoint_by_dtype)  # fmt: skip
+    refused = run_kvcalc("fit", bare.name, "--gpu", "h100", "--gpus", "1")
+    assert refused.returncode == 1 and "--weights SIZE" in refused.stderr
 
 
 def test_malformed_headers_are_one_line_errors(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ class EngineResult:
 
 EngineRule = Callable[[Architecture, Workload, CacheDtype, CacheDtype, Deployment], EngineResult]
 PoolRule = Callable[
-    [Architecture, CacheDtype, CacheDtype, Deployment, int, int], PoolFigures | None
+    [Architecture, CacheDtype, CacheDtype, Deployment, int, int, int | None], PoolFigures | None
 ]
 
 SEMANTICS = {
@@ -123,7 +123,7 @@ def size(
 
 def capacity(
     engine: str, architecture: Architecture, dtype: CacheDtype, model_dtype: CacheDtype,
-    deployment: Deployment, budget_bytes: int, seq_len: int,
+    deployment: Deployment, budget_bytes: int, seq_len: int, enc_seq: int | None = None,
 ) -> Capacity:  # fmt: skip
     """How `budget_bytes` of KV memory on the busiest GPU serves requests of `seq_len` tokens:
     the engine's own figures where it has a pool (vLLM's blocks, SGLang's token slots), else
@@ -135,13 +135,13 @@ def capacity(
     local, _ = shard(architecture, deployment, engine.lower())
 
     def request_bytes(batch: int) -> int:
-        workload = Workload(batch, seq_len)
+        workload = Workload(batch, seq_len, enc_seq)
         return allocate(local, workload, dtype, model_dtype, deployment).total_bytes
 
-    one = allocate(local, Workload(1, seq_len), dtype, model_dtype, deployment)
+    one = allocate(local, Workload(1, seq_len, enc_seq), dtype, model_dtype, deployment)
     pool = None
     if engine_pool is not None:
-        pool = engine_pool(local, dtype, model_dtype, deployment, budget_bytes, seq_len)
+        pool = engine_pool(local, dtype, model_dtype, deployment, budget_bytes, seq_len, enc_seq)
     if pool is None:
         per_token = sum(group.bytes_per_token for group in one.groups)
         pool = byte_pool(one.total_bytes, per_token, budget_bytes)

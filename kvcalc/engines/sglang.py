@@ -380,7 +380,7 @@ def max_running_requests(tokens: int, context_len: int, mamba_cap: int | None) -
 
 def capacity(
     architecture: Architecture, dtype: CacheDtype, model: CacheDtype, deployment: Deployment,
-    budget_bytes: int, seq_len: int,
+    budget_bytes: int, seq_len: int, enc_seq: int | None = None,
 ) -> PoolFigures:  # fmt: skip
     """SGLang's own figures for a KV budget on one GPU (the `rest` after weights and the
     1 - mem_fraction_static slack): the Mamba pool first, then max_total_num_tokens =

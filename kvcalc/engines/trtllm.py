@@ -175,7 +175,7 @@ def window_pools(
 
 def capacity(
     architecture: Architecture, dtype: CacheDtype, model: CacheDtype, deployment: Deployment,
-    budget_bytes: int, seq_len: int,
+    budget_bytes: int, seq_len: int, enc_seq: int | None = None,
 ) -> PoolFigures | None:  # fmt: skip
     """The budget (available_kv_mem) as blocks: one window, max_tokens = budget // bytes per
     token and blocks = max_tokens // B (`calculate_max_num_blocks`); several windows, equal

@@ -109,6 +109,13 @@ def settings(architecture: Architecture, dtype: CacheDtype, deployment: Deployme
     notes = []
     if deployment.block_size:
         block = deployment.block_size
+        sliding = any(g.kind is LayerKind.SLIDING for g in architecture.groups)
+        if deployment.arch == "cpu" and sliding and block < 32 and not _is_mla(architecture):
+            # CPU_ATTN kernels take multiples of 32: a sliding layer's block rises to 32 and
+            # page unification scales the full layers' block with it (attention.py
+            # `_largest_kernel_block_within`; kv_cache_utils `unify_kv_cache_spec_page_size`).
+            block = 32
+            notes.append("block size 32: the CPU attention kernel's smallest for sliding layers")
     else:
         block, why = _backend_block(architecture, dtype, deployment.arch)
         notes.append(f"block size {block} ({why} on {deployment.arch}; --block-size to change)")
@@ -287,7 +294,7 @@ def allocate(
 
 def _worst_case_blocks(
     bucket: Bucket, architecture: Architecture, seq_len: int, cfg: Settings,
-    deployment: Deployment,
+    deployment: Deployment, enc_seq: int | None = None,
 ) -> int:  # fmt: skip
     """`max_memory_usage_bytes` of the group's spec, in blocks (kv_cache_interface.py): full
     cdiv(M, B); sliding cdiv(min(W - 1 + T, M), B) + 1 with T the tokens in flight; Mamba
@@ -298,7 +305,7 @@ def _worst_case_blocks(
             return 1
         return 2 + _checkpoint_blocks(architecture, group.state, deployment.arch)
     if group.kind is LayerKind.CROSS:
-        return cdiv(encoder_tokens(architecture, Workload(1, seq_len)), bucket.block)
+        return cdiv(encoder_tokens(architecture, Workload(1, seq_len, enc_seq)), bucket.block)
     if group.kind is LayerKind.SLIDING and group.window_tokens is not None:
         pp = deployment.pp
         batches = pp + 1 if cfg.async_scheduling else pp
@@ -309,7 +316,7 @@ def _worst_case_blocks(
 
 def capacity(
     architecture: Architecture, dtype: CacheDtype, model: CacheDtype, deployment: Deployment,
-    budget_bytes: int, seq_len: int,
+    budget_bytes: int, seq_len: int, enc_seq: int | None = None,
 ) -> PoolFigures:  # fmt: skip
     """num_blocks = budget // bytes per block id; "Maximum concurrency" = num_blocks / the
     blocks a request may need at max_model_len; "GPU KV cache size" = int(that x M) tokens
@@ -318,13 +325,13 @@ def capacity(
     blocks = max(0, budget_bytes) // layout.bytes_per_block
     per_request = sum(
         bucket.groups * _worst_case_blocks(bucket, architecture, seq_len, layout.settings,
-                                           deployment)
+                                           deployment, enc_seq)
         for bucket in (layout.buckets[:1] if layout.uniform else layout.buckets)
     )  # fmt: skip
     concurrency = blocks / per_request if per_request else 0.0
     tokens = int(concurrency * seq_len)
     lines = (
-        f"GPU KV cache size: {tokens:,} tokens",
+        f"{'CPU' if deployment.arch == 'cpu' else 'GPU'} KV cache size: {tokens:,} tokens",
         f"Maximum concurrency for {seq_len:,} tokens per request: {concurrency:.2f}x",
     )
     # The block pool keeps one null block for itself; a request is admitted only if its worst

@@ -181,7 +181,7 @@ def evaluate(plan: Workplan, par: Parallelism) -> FitReport:
     one = size(plan.engine, plan.architecture, Workload(per_replica, plan.seq_len, plan.enc_seq),
                plan.kv_dtype, plan.model_dtype, local)  # fmt: skip
     pool = capacity(plan.engine, plan.architecture, plan.kv_dtype, plan.model_dtype, local,
-                    budget.kv_budget_bytes, plan.seq_len)  # fmt: skip
+                    budget.kv_budget_bytes, plan.seq_len, plan.enc_seq)  # fmt: skip
     usable = budget.kv_budget_bytes - pool.pool.reserved_units * pool.pool.unit_bytes
     per_request = _request_bytes(plan, local, 1, plan.seq_len)
     plain = size(plan.engine, plan.architecture, Workload(1, plan.seq_len, plan.enc_seq),

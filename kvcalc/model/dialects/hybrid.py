@@ -77,7 +77,7 @@ def nemotron_h(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
     state_size = cfg.positive_int("SSM state size", "ssm_state_size")
     kernel = cfg.positive_int("conv kernel", "conv_kernel")
     state = _state(cfg, mamba_heads * mamba_dim + 2 * groups * state_size, kernel,
-                   (mamba_heads, mamba_dim, state_size))  # fmt: skip
+                   (mamba_heads, mamba_dim, state_size), groups, 2 * state_size)  # fmt: skip
     by_symbol = {"M": STATE, "*": FULL, "-": NONE, "E": NONE}
     return _counted([by_symbol[symbol] for symbol in pattern], attention, state)
 

