@@ -52,8 +52,8 @@ def _budgets() -> list[Any]:
             continue
         for index, variant in enumerate(case["variants"]):
             for budget in variant.get("budgets", []):
-                found.append(pytest.param(case, variant["options"], budget,
-                                          id=f"{case['name']}-{index}-{budget['kv_cache_memory_bytes']}"))  # fmt: skip
+                name = f"{case['name']}-{index}-{budget['kv_cache_memory_bytes']}"
+                found.append(pytest.param(case, variant["options"], budget, id=name))
     return found
 
 
