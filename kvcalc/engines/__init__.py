@@ -124,10 +124,12 @@ def size(
 def capacity(
     engine: str, architecture: Architecture, dtype: CacheDtype, model_dtype: CacheDtype,
     deployment: Deployment, budget_bytes: int, seq_len: int, enc_seq: int | None = None,
+    *, count_requests: bool = True,
 ) -> Capacity:  # fmt: skip
     """How `budget_bytes` of KV memory on the busiest GPU serves requests of `seq_len` tokens:
     the engine's own figures where it has a pool (vLLM's blocks, SGLang's token slots), else
-    bytes; and the whole requests that `size` says fit."""
+    bytes; and the whole requests that `size` says fit (with `count_requests` False, only
+    whether one does: 1 or 0)."""
     from kvcalc.engines.deployment import byte_pool, most_requests
     from kvcalc.engines.parallel import shard
 
@@ -148,4 +150,6 @@ def capacity(
     usable = budget_bytes - pool.reserved_units * pool.unit_bytes
     if pool.requests is not None:
         return Capacity(budget_bytes, seq_len, pool, pool.requests)
+    if not count_requests:  # the caller asks only whether one request fits
+        return Capacity(budget_bytes, seq_len, pool, int(request_bytes(1) <= usable))
     return Capacity(budget_bytes, seq_len, pool, most_requests(request_bytes, usable))

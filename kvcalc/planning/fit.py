@@ -220,18 +220,49 @@ def candidates(plan: Workplan, most_gpus: int = MAX_GPUS) -> list[Parallelism]:
     return sorted(found, key=lambda par: (par.gpus, par.pp))
 
 
+def quick_fits(plan: Workplan, par: Parallelism) -> bool:
+    """Whether the batch fits on `par`, without the searches a full report makes."""
+    from dataclasses import replace
+
+    local = replace(plan.deployment, tp=par.tp, pp=par.pp)
+    shards = par.tp * par.pp
+    weights = -(-plan.weights_bytes // shards)
+    weights += -(-plan.draft.weights_bytes // shards) if plan.draft else 0
+    budget = kv_budget(
+        plan.engine, plan.architecture, local, gpu_bytes=plan.gpu.budget_bytes,
+        weights_bytes=weights, util=plan.util, reserve_bytes=plan.reserve_bytes,
+        kv_cache_memory=plan.kv_cache_memory,
+    )  # fmt: skip
+    if budget.kv_budget_bytes < 0 or weights + budget.reserve.total_bytes > budget.usable_bytes:
+        return False
+    pool = capacity(plan.engine, plan.architecture, plan.kv_dtype, plan.model_dtype, local,
+                    budget.kv_budget_bytes, plan.seq_len, plan.enc_seq,
+                    count_requests=False)  # fmt: skip
+    if not pool.admits_one:
+        return False
+    usable = budget.kv_budget_bytes - pool.pool.reserved_units * pool.pool.unit_bytes
+    per_replica = -(-plan.batch // par.replicas)
+    if pool.pool.requests is not None and plan.draft is None:
+        return pool.pool.requests >= per_replica
+    return _request_bytes(plan, local, per_replica, plan.seq_len) <= usable
+
+
 def solve(plan: Workplan, most_gpus: int = MAX_GPUS) -> tuple[FitReport, int]:
-    """The first candidate that fits, and how many were tried; if none fits, the largest."""
+    """The first candidate that fits, and how many were tried; if none fits, the largest.
+
+    A --seq beyond the model's positions fits nowhere: the first candidate says so."""
     options = candidates(plan, most_gpus)
     if not options:
         raise InputError(f"no tensor-parallel size up to {most_gpus} splits this model's heads")
-    last: FitReport | None = None
+    limit = plan.architecture.max_position_embeddings
+    if limit is not None and plan.seq_len > limit:
+        return evaluate(plan, options[0]), 1
     for tried, par in enumerate(options, 1):
-        last = evaluate(plan, par)
-        if last.fits:
-            return last, tried
-    assert last is not None
-    return last, len(options)
+        if quick_fits(plan, par):
+            report = evaluate(plan, par)
+            if report.fits:
+                return report, tried
+    return evaluate(plan, options[-1]), len(options)
 
 
 @dataclass(frozen=True)
