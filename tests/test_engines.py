@@ -27,15 +27,20 @@ def total(model: str, engine: str, seq: int, dtype: str = "bf16", **options: obj
 @pytest.mark.parametrize(
     ("model", "engine", "seq", "dtype", "expected"),
     [
-        # vLLM §1.11: 625 blocks of 16 x 2,097,152 B; gpt-oss 633 blocks x 589,824 B.
-        ("llama-3.1-8b", "vllm", 10_000, "bf16", 1_310_720_000),
-        ("llama-3.1-8b", "vllm", 131_072, "bf16", 17_179_869_184),
-        ("gpt-oss-120b", "vllm", 10_000, "bf16", 373_358_592),
-        # DeepSeek-V3 at 163,840 tokens: 10,240 blocks x 1,124,352 B; fp8 halves it.
-        ("deepseek-v3", "vllm", 163_840, "bf16", 11_513_364_480),
-        ("deepseek-v3", "vllm", 163_840, "fp8", 5_756_682_240),
-        # Qwen3-Next, prefix caching off: block 544, 22 blocks x 13,369,344 B.
-        (QWEN3_NEXT, "vllm", 10_000, "bf16", 294_125_568),
+        # vLLM §1 (async scheduling: a decoding request already holds the next token's slot,
+        # cdiv(S + 1, 16) blocks): Llama-3.1-8B 626 blocks x 2,097,152 B at 10,000 tokens.
+        ("llama-3.1-8b", "vllm", 10_000, "bf16", 626 * 2_097_152),
+        ("llama-3.1-8b", "vllm", 131_072, "bf16", 8_193 * 2_097_152),
+        # gpt-oss: groups of 18 layers, a block id 18 x 16 x 2,048 B = 589,824 B; full 626
+        # blocks, sliding 626 - (10,000 - 128) // 16 = 9.
+        ("gpt-oss-120b", "vllm", 10_000, "bf16", (626 + 9) * 589_824),
+        # DeepSeek-V3 at 163,840 on Hopper: bf16 FLASH_ATTN_MLA (16): 10,241 blocks x
+        # 16 x 61 x 1,152 B; fp8 FLASHMLA (64): 2,561 blocks x 64 x 61 x 576 B.
+        ("deepseek-v3", "vllm", 163_840, "bf16", 10_241 * 1_124_352),
+        ("deepseek-v3", "vllm", 163_840, "fp8", 2_561 * 2_248_704),
+        # Qwen3-Next, prefix caching on (align, the default): block 576, a block id 12 x 576 x
+        # 2,048 B; cdiv(10,001, 576) = 18 attention blocks + 3 GDN groups x 2 state blocks.
+        (QWEN3_NEXT, "vllm", 10_000, "bf16", (18 + 6) * 12 * 576 * 2_048),
         # SGLang §2.7: 131,072 B per token (Llama-3.1-8B), 70,272 (DeepSeek-V3), page 1.
         ("llama-3.1-8b", "sglang", 10_000, "bf16", 1_310_720_000),
         ("deepseek-v3", "sglang", 10_000, "bf16", 702_720_000),
@@ -69,15 +74,25 @@ def test_vllm_tensor_block_size_option() -> None:
 
 
 def test_vllm_fp8_ds_mla_row_is_656_bytes() -> None:
-    # 61 layers x 656 B per token, in blocks of 16: 10,000 tokens fill 625 blocks exactly.
-    assert total("deepseek-v3", "vllm", 10_000, "fp8_ds_mla") == 61 * 656 * 10_000
+    # 61 layers x 656 B per token on FLASHMLA's blocks of 64: cdiv(10,001, 64) = 157 blocks.
+    assert total("deepseek-v3", "vllm", 10_000, "fp8_ds_mla") == 61 * 656 * 157 * 64
+
+
+def test_vllm_without_prefix_caching_keeps_one_state_block() -> None:
+    # Qwen3-Next, mamba_cache_mode none: block 544 (16 x cdiv(1,097,728, 16 x 2,048)), a block
+    # id 12 x 544 x 2,048 B = 13,369,344 B; 19 attention blocks + 3 GDN groups x 1.
+    from kvcalc.engines import Deployment
+
+    found = estimate(str(shared_config_path(QWEN3_NEXT)), seq=10_000, engine="vllm",
+                     deployment=Deployment(prefix_caching=False)).total_bytes  # fmt: skip
+    assert found == 22 * 13_369_344 == 294_125_568
 
 
 def test_vllm_llama4_chunked_layers_are_allocated_as_full() -> None:
     path = "RedHatAI__Llama-4-Scout-17B-16E-Instruct-FP8-dynamic.json"
     vllm = total(path, "vllm", 32_768)
-    # all 48 layers, 8 KV heads x 128, bf16, 2,048 blocks of 16
-    assert vllm == 48 * 2 * 8 * 128 * 2 * 32_768
+    # all 48 layers, 8 KV heads x 128, bf16, cdiv(32,769, 16) = 2,049 blocks of 16
+    assert vllm == 48 * 2 * 8 * 128 * 2 * 2_049 * 16
 
 
 def test_naive_is_every_layer_full() -> None:
