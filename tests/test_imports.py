@@ -42,3 +42,52 @@ def test_preset_estimate_as_json_loads_neither_rich_nor_the_hub_client() -> None
     assert "kvcalc" in loaded
     assert not loaded & {"rich", "huggingface_hub", "pydantic", "numpy", "httpx", "httpx2",
                          "typing_extensions"}  # fmt: skip
+
+
+def modules_of_a_run(*args: str) -> set[str]:
+    """Every module (full dotted name) loaded by one run of the command line with `args`."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom kvcalc.cli.main import main\n"
+         f"sys.argv = ['kvcalc', *{list(args)!r}]\n"
+         "try:\n    main()\nexcept SystemExit:\n    pass\n"
+         "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    return set(result.stderr.splitlines())
+
+
+def test_estimate_json_from_a_config_file_loads_only_what_it_uses() -> None:
+    loaded = modules_of_a_run("estimate", str(ROOT / "presets" / "facebook__opt-30b.json"),
+                              "--json")  # fmt: skip
+    tops = {name.split(".")[0] for name in loaded}
+    assert not tops & {"rich", "pydantic", "huggingface_hub", "typing_extensions", "numpy",
+                       "matplotlib", "httpx"}  # fmt: skip
+    renderers = {name for name in loaded if name.startswith("kvcalc.render.")}
+    assert renderers <= {"kvcalc.render.json_format", "kvcalc.render.records",
+                         "kvcalc.render.formula", "kvcalc.render.safe_text"}  # fmt: skip
+    # The default engine's rule is in kvcalc.engines itself: no other engine's module.
+    assert (
+        not {
+            "kvcalc.engines.vllm",
+            "kvcalc.engines.sglang",
+            "kvcalc.engines.llamacpp",
+            "kvcalc.engines.trtllm",
+            "kvcalc.planning.fit",
+            "kvcalc.planning.gpus",
+        }
+        & loaded
+    )
+
+
+def test_only_the_named_command_is_built_and_the_rest_still_answers() -> None:
+    from tests.helpers import run_kvcalc
+
+    listing = run_kvcalc("--help")
+    assert listing.returncode == 0
+    assert all(name in listing.stdout for name in ("estimate", "compare", "fit", "bench"))
+    typo = run_kvcalc("estimat", "llama-3-8b")
+    assert typo.returncode == 2 and "No such command 'estimat'" in typo.stderr
+    help_text = run_kvcalc("estimate", "--help")
+    assert help_text.returncode == 0 and "--engine" in help_text.stdout
+    assert run_kvcalc("--version", "estimate").stdout.startswith("kvcalc ")

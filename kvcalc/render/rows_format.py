@@ -27,53 +27,44 @@ def render_json_rows(estimates: Iterable[Estimate], out: TextIO | None = None) -
     out.write("[]\n" if separator == "[\n" else "\n]\n")
 
 
-# The cells a batch changes; every other cell of a row is its base estimate's.
+# The cells a batch changes, in column order; every other cell of a row is its base's.
 BATCH_COLUMNS = ("batch", "total_bytes", "total_gib", "total_gb", *KIND_COLUMNS)
+GIB, GB = 1024**3, 1000**3
 
 
-def line_pieces(base: Estimate) -> list[str]:
-    """The CSV line of `base` cut where the cells of `BATCH_COLUMNS` go, in column order."""
+def line_pieces(base: Estimate) -> tuple[list[str], tuple[int, ...]]:
+    """The CSV line of `base` cut where the cells of `BATCH_COLUMNS` go, but the layer kinds
+    it has none of (0 at any batch); and the bytes of the kinds it has."""
     cells = csv_row(base)
+    kinds = tuple(size for size in kind_bytes(base) if size)
     for column in BATCH_COLUMNS:
-        cells[COLUMNS.index(column)] = _CUT
+        if cells[COLUMNS.index(column)] != 0 or column not in KIND_COLUMNS:
+            cells[COLUMNS.index(column)] = _CUT
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(cells)
-    return buffer.getvalue().split(_CUT)
-
-
-def batch_cells(row: SweepRow, base_kinds: tuple[int, ...]) -> dict[str, object]:
-    """The cells of `BATCH_COLUMNS` for `row`, as `csv_row(row.estimate())` gives them.
-
-    A base at batch 1 scales by the row's batch (`with_batch`); a base estimated at the row's
-    own batch (an engine other than default) is the row.
-    """
-    scale = 1 if row.base.workload.batch == row.batch else row.batch
-    total = row.total_bytes
-    return {
-        "batch": row.batch, "total_bytes": total, "total_gib": total / 1024**3,
-        "total_gb": total / 1000**3,
-        **{column: scale * size for column, size in zip(KIND_COLUMNS, base_kinds, strict=True)},
-    }  # fmt: skip
+    return buffer.getvalue().split(_CUT), kinds
 
 
 def render_sweep_csv(rows: Iterable[SweepRow], out: TextIO | None = None) -> None:
     """The CSV of `estimate --format csv`, a row per grid point.
 
     The rows of one base estimate differ only in the cells a batch changes, so each base is
-    rendered once and its line reused: 100,000 rows take a fraction of a second.
+    rendered once and its line reused: 100,000 rows take a fraction of a second. A base at
+    batch 1 scales by the row's batch (`with_batch`); a base estimated at the row's own batch
+    (an engine other than default) is the row.
     """
     out = out or sys.stdout
     csv.writer(out, lineterminator="\n").writerow(COLUMNS)
     base: Estimate | None = None
     pieces: list[str] = []
     kinds: tuple[int, ...] = ()
-    order = sorted(BATCH_COLUMNS, key=COLUMNS.index)
     for row in rows:
         if row.base is not base:
             base = row.base
-            pieces, kinds = line_pieces(base), kind_bytes(base)
-        cells = batch_cells(row, kinds)
-        line = pieces[0]
-        for column, piece in zip(order, pieces[1:], strict=True):
-            line += f"{cells[column]}{piece}"
-        out.write(line)
+            pieces, kinds = line_pieces(base)
+            first, by_batch, by_total, by_gib, by_gb, *by_kind = pieces
+        total, scale = row.total_bytes, 1 if base.workload.batch == row.batch else row.batch
+        out.write(f"{first}{row.batch}{by_batch}{total}{by_total}{total / GIB}{by_gib}"
+                  f"{total / GB}{by_gb}")  # fmt: skip
+        for size, piece in zip(kinds, by_kind, strict=True):
+            out.write(f"{scale * size}{piece}")

@@ -15,15 +15,16 @@ VALUE_MAX_CHARS = 300  # one value in a table
 _SECRET_MIN_CHARS = 4  # shorter "secrets" would blank ordinary words
 
 # Tokens and credentials by their look: Hub user and org tokens, bearer headers, `token=` in a
-# query or header dump, and the user:password@ of a URL.
+# query or header dump, and the user:password@ of a URL. Compiled on first use (`re.sub`
+# caches them): a run with nothing to say on stderr does not pay for them at start-up.
 _LOOKS_SECRET = [
-    (re.compile(r"\b(hf|api_org)_[A-Za-z0-9]{10,}"), r"\1_***"),
-    (re.compile(r"(?i)\b(bearer)\s+[^\s'\",;]+"), r"\1 ***"),
-    (re.compile(r"(?i)\b(access_token|token|password|passwd|secret)=[^\s&'\",;]+"), r"\1=***"),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@"), r"\1***@"),
+    (r"\b(hf|api_org)_[A-Za-z0-9]{10,}", r"\1_***"),
+    (r"(?i)\b(bearer)\s+[^\s'\",;]+", r"\1 ***"),
+    (r"(?i)\b(access_token|token|password|passwd|secret)=[^\s&'\",;]+", r"\1=***"),
+    (r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@", r"\1***@"),
 ]
 # C0 and C1 controls, DEL, line/paragraph separators and the bidirectional overrides.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
@@ -51,7 +52,7 @@ def redact(text: str) -> str:
         if escaped != secret:
             text = text.replace(escaped, "***")
     for pattern, replacement in _LOOKS_SECRET:
-        text = pattern.sub(replacement, text)
+        text = re.sub(pattern, replacement, text)
     return text
 
 
@@ -67,7 +68,7 @@ def escape_controls(text: str, keep: str = "") -> str:
         code = ord(char)
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return _CONTROL.sub(visible, text)
+    return re.sub(_CONTROL, visible, text)
 
 
 def truncate(text: str, limit: int) -> str:
