@@ -205,7 +205,13 @@ def presets(
 @app.command()
 def bench(
     seq: Annotated[
-        str, typer.Option("--seq", "-s", help="Comma-separated sequence lengths to time.")
+        str,
+        typer.Option(
+            "--seq",
+            "-s",
+            help="Comma-separated sequence lengths to time, and only "
+            "these: add short ones (2,4,8) to look for an early crossover.",
+        ),
     ] = "256,512,1024,2048",
     layers: Annotated[int, typer.Option("--layers", min=1, help="Decoder blocks.")] = 4,
     heads: Annotated[int, typer.Option("--heads", min=1, help="Query heads.")] = 4,
@@ -300,7 +306,7 @@ def _run() -> int:
 
     try:
         restore_interrupt()
-        code = app(standalone_mode=False)
+        code = _app_for(sys.argv[1:])(standalone_mode=False)
         sys.stdout.flush()  # a failing stdout fails here, not in Python's flush at exit
     except KvcalcError as error:
         if os.environ.get("KVCALC_DEBUG"):
@@ -324,6 +330,30 @@ def _run() -> int:
     except OutputError as error:
         output_failed(error)
     return code if isinstance(code, int) else ExitCode.OK
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """`app` with only the command that `args` name, when they name one.
+
+    Typer turns every registered command's signature into Click options before it parses
+    anything, and that was a third of kvcalc's start-up; one command's options parse the same
+    and give the same errors and help. No command named (`kvcalc --help`, a typo, shell
+    completion): every command, for the listing and the suggestions.
+    """
+    import copy
+
+    from typer.main import get_command_name
+
+    named = next((arg for arg in args if not arg.startswith("-")), None)
+    chosen = [
+        info for info in app.registered_commands
+        if named == (info.name or get_command_name(getattr(info.callback, "__name__", "")))
+    ]  # fmt: skip
+    if not chosen:
+        return app
+    lean = copy.copy(app)
+    lean.registered_commands = chosen
+    return lean
 
 
 def _command_path(ctx: Context | None) -> str:
