@@ -30,14 +30,15 @@ def total(model: str, engine: str, seq: int, dtype: str = "bf16", **options: obj
         # vLLM §1 (async scheduling: a decoding request already holds the next token's slot,
         # cdiv(S + 1, 16) blocks): Llama-3.1-8B 626 blocks x 2,097,152 B at 10,000 tokens.
         ("llama-3.1-8b", "vllm", 10_000, "bf16", 626 * 2_097_152),
-        ("llama-3.1-8b", "vllm", 131_072, "bf16", 8_193 * 2_097_152),
+        # At max_model_len (131,072) slots stop there (`allocate_slots` caps at M): 8,192.
+        ("llama-3.1-8b", "vllm", 131_072, "bf16", 8_192 * 2_097_152),
         # gpt-oss: groups of 18 layers, a block id 18 x 16 x 2,048 B = 589,824 B; full 626
         # blocks, sliding 626 - (10,000 - 128) // 16 = 9.
         ("gpt-oss-120b", "vllm", 10_000, "bf16", (626 + 9) * 589_824),
-        # DeepSeek-V3 at 163,840 on Hopper: bf16 FLASH_ATTN_MLA (16): 10,241 blocks x
-        # 16 x 61 x 1,152 B; fp8 FLASHMLA (64): 2,561 blocks x 64 x 61 x 576 B.
-        ("deepseek-v3", "vllm", 163_840, "bf16", 10_241 * 1_124_352),
-        ("deepseek-v3", "vllm", 163_840, "fp8", 2_561 * 2_248_704),
+        # DeepSeek-V3 at its 163,840-token limit on Hopper: bf16 FLASH_ATTN_MLA (16): 10,240
+        # blocks x 16 x 61 x 1,152 B; fp8 FLASHMLA (64): 2,560 blocks x 64 x 61 x 576 B.
+        ("deepseek-v3", "vllm", 163_840, "bf16", 10_240 * 1_124_352),
+        ("deepseek-v3", "vllm", 163_840, "fp8", 2_560 * 2_248_704),
         # Qwen3-Next, prefix caching on (align, the default): block 576, a block id 12 x 576 x
         # 2,048 B; cdiv(10,001, 576) = 18 attention blocks + 3 GDN groups x 2 state blocks.
         (QWEN3_NEXT, "vllm", 10_000, "bf16", (18 + 6) * 12 * 576 * 2_048),
@@ -74,8 +75,13 @@ def test_vllm_tensor_block_size_option() -> None:
 
 
 def test_vllm_fp8_ds_mla_row_is_656_bytes() -> None:
-    # 61 layers x 656 B per token on FLASHMLA's blocks of 64: cdiv(10,001, 64) = 157 blocks.
-    assert total("deepseek-v3", "vllm", 10_000, "fp8_ds_mla") == 61 * 656 * 157 * 64
+    # DeepSeek-V3.2's sparse backends store fp8 as fp8_ds_mla rows: 656 B of latent plus the
+    # 132 B indexer key, 61 layers, blocks of 64 (the indexer's): cdiv(10,001, 64) = 157.
+    for dtype in ("fp8", "fp8_ds_mla"):
+        found = total("deepseek-ai__DeepSeek-V3.2.json", "vllm", 10_000, dtype)
+        assert found == 61 * (656 + 132) * 157 * 64
+    with pytest.raises(UnsupportedConfigError, match="sparse-attention"):
+        total("deepseek-v3", "vllm", 10_000, "fp8_ds_mla")
 
 
 def test_vllm_without_prefix_caching_keeps_one_state_block() -> None:

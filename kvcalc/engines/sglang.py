@@ -344,7 +344,7 @@ def _kv_lines(groups: list[LayerGroup], dtype: CacheDtype, arch: str, tokens: in
 def _swa_pools(
     architecture: Architecture, full: list[LayerGroup], swa: list[LayerGroup], dtype: CacheDtype,
     arch: str, available: int, page: int, lines: list[str],
-) -> tuple[int, int]:  # fmt: skip
+) -> tuple[int, int, int]:  # fmt: skip
     """`HybridSWAPoolConfigurator`: cell = full + 0.8 x SWA bytes per token (a float);
     F = int(budget // cell) in pages, S = int(F x 0.8) in pages; the SWA pool must hold
     more than window + page (`validate_swa_pool_size`)."""
@@ -367,7 +367,7 @@ def _swa_pools(
     swa_line, swa_bytes = _kv_lines(swa, dtype, arch, swa_tokens, page, "SWA")
     lines += [full_line, swa_line, f"SWAKVPool mem usage: {_gb(full_bytes + swa_bytes)} GB, "
               f"swa size: {swa_tokens}, full size: {full_tokens}"]  # fmt: skip
-    return full_tokens, full_cell
+    return full_tokens, full_cell, swa_tokens
 
 
 def max_running_requests(tokens: int, context_len: int, mamba_cap: int | None) -> int:
@@ -391,6 +391,7 @@ def capacity(
     arch, page = deployment.arch, cfg.page
     lines: list[str] = []
     available, mamba_cap = max(0, budget_bytes), None
+    by_pool: list[int] = []  # requests of seq_len each pool holds while decoding
     states = [g for g in architecture.groups if g.state is not None]
     if states:
         per_req = sum(g.count * state_slot_bytes(g.state) for g in states if g.state)
@@ -406,7 +407,11 @@ def capacity(
     if cfg.hybrid_swa:
         full = [g for g in attending if g.window_tokens is None]
         swa = [g for g in attending if g.window_tokens is not None]
-        tokens, cell = _swa_pools(architecture, full, swa, dtype, arch, available, page, lines)
+        tokens, cell, swa_tokens = _swa_pools(architecture, full, swa, dtype, arch, available,
+                                              page, lines)  # fmt: skip
+        held = min(pad(seq_len, page), max(swa_window(architecture, g) for g in swa)
+                   + SWA_EVICTION_INTERVAL + 2 * page)  # fmt: skip
+        by_pool.append(swa_tokens // held)
     else:
         cell = sum(g.count * layer_bytes(g, dtype, arch) for g in attending)
         if architecture.model_type == "whisper":
@@ -420,8 +425,13 @@ def capacity(
     lines.append(f"max_total_num_tokens={tokens}, max_running_requests={requests}, "
                  f"context_len={context}{guessed}")  # fmt: skip
     needed = pad((architecture.encoder_tokens or 0) + seq_len, page) if cell else None
+    if needed:
+        by_pool.append(tokens // needed)
+    # Whole requests held at once: the pools' room, capped by max_running_requests (which
+    # for Mamba hybrids is already at most the Mamba pool // its slots per request).
+    held_requests = min([requests, *by_pool])
     return PoolFigures("token slot", cell, tokens, tokens, float(requests), tuple(lines),
-                       worst_case_units=needed)  # fmt: skip
+                       worst_case_units=needed, requests=held_requests)  # fmt: skip
 
 
 def _prefill_graph_sizes(max_bs: int) -> int:

@@ -40,9 +40,14 @@ def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -
     the DSA indexer key where there is one."""
     attention = group.cached_attention
     mla = attention.mla
-    if dtype.name == "fp8_ds_mla":
-        if mla is None:
-            raise UnsupportedConfigError(f"--engine {engine}: fp8_ds_mla is for MLA models only")
+    sparse = mla is not None and mla.indexer_dim > 0
+    if dtype.name == "fp8_ds_mla" and not sparse:
+        raise UnsupportedConfigError(
+            f"--engine {engine}: fp8_ds_mla is the sparse-attention (DSA) MLA backends' row "
+            "format; use fp8 for this model"
+        )
+    if sparse and dtype.name in ("fp8", "fp8_ds_mla"):
+        # The sparse backends store an fp8 cache as fp8_ds_mla rows (mla_attention.py).
         row = DS_MLA_ROW
     elif mla is not None:
         row = dtype.bytes_for(mla.latent_dim)
@@ -259,7 +264,9 @@ def _held(bucket: Bucket, architecture: Architecture, workload: Workload, cfg: S
     if group.kind is LayerKind.CROSS:
         return cdiv(encoder_tokens(architecture, workload), bucket.block)
     seq = workload.seq_len
-    held = cdiv(seq + int(cfg.async_scheduling), bucket.block)
+    # Slots are allocated up to max_model_len at most (kv_cache_manager `allocate_slots`).
+    limit = max(seq, architecture.max_position_embeddings or seq)
+    held = cdiv(min(seq + int(cfg.async_scheduling), limit), bucket.block)
     if group.kind is LayerKind.SLIDING and group.window_tokens is not None:
         held -= max(0, seq - group.window_tokens) // bucket.block
     return held
