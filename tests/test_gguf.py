@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from kvcalc.planning.estimation import load_model
 from kvcalc.sources.gguf import CHUNK_BYTES, parse_header, read_gguf_file
 from tests import hubserver
 from tests.helpers import SHARED_CONFIGS, run_kvcalc
-from tests.hubserver import GeneratedFile, HubContext
+from tests.hubserver import Fault, GeneratedFile, HubContext
 
 gguf = pytest.importorskip("gguf")
 
@@ -332,3 +333,16 @@ def test_hub_gguf_errors_are_one_line(hub: HubContext, tmp_path: Path) -> None:
     assert refused.returncode == 1 and "refusing to read further" in refused.stderr
     for result in (missing, refused):
         assert result.stdout == "" and result.stderr.count("\n") == 1
+
+
+def test_a_dripping_hub_gguf_is_held_to_one_deadline(hub: HubContext, tmp_path: Path) -> None:
+    # A byte a second: the header's 4-byte magic would take 4 s, the deadline is 2 s from the
+    # first request (the HEAD), whatever the client's own per-read timeout.
+    add_hub_gguf(hub, tmp_path)
+    hub.server.inject(Fault.drip(1.0), filename="*.gguf", method="GET")
+    started = time.monotonic()
+    result = hub.kvcalc("estimate", f"{REPO}:model-Q4_K_M.gguf", "--timeout", "2")
+    assert result.returncode == 3 and result.stdout == "", result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "timed out after 2 s receiving the header of model-Q4_K_M.gguf" in result.stderr
+    assert time.monotonic() - started < 2 + 5  # start-up and scheduling on a loaded machine

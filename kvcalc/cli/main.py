@@ -20,7 +20,7 @@ from kvcalc.cli.engine_options import (
     PrefixCachingOpt,
     deployment,
 )
-from kvcalc.cli.messages import say_block, say_error, say_note, say_traceback
+from kvcalc.cli.messages import say, say_block, say_error, say_note, say_traceback
 from kvcalc.cli.options import (
     BatchOpt,
     BlockSizeOpt,
@@ -325,7 +325,7 @@ def _run() -> int:
         say_error(error.format_message())
         return error.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("kvcalc: interrupted", err=True)
+        say("interrupted")
         return ExitCode.INTERRUPTED
     except OutputError as error:
         output_failed(error)

@@ -7,6 +7,11 @@ import sys
 from kvcalc.render.safe_text import block, one_line
 
 
+def say(message: object) -> None:
+    """`kvcalc: …`, one line: what kvcalc did (`wrote kv.png`) or how it ended (`interrupted`)."""
+    _write(f"kvcalc: {one_line(str(message))}\n")
+
+
 def say_note(message: object) -> None:
     """`kvcalc: note: …`, one line, whatever the message holds."""
     _write(f"kvcalc: note: {one_line(str(message))}\n")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kvcalc.cli.messages import say, say_error, say_note, say_traceback
 from kvcalc.cli.options import (
     BatchesOpt,
     BatchOpt,
@@ -84,7 +85,7 @@ def _say_notes(estimates: Sequence[Estimate]) -> None:
     from kvcalc.planning.compare import model_notes
 
     for note in model_notes(estimates):
-        typer.echo(f"kvcalc: note: {note}", err=True)
+        say_note(note)
 
 
 def _exit_for(failures: Sequence[ModelFailure]) -> None:
@@ -92,12 +93,10 @@ def _exit_for(failures: Sequence[ModelFailure]) -> None:
     from kvcalc.planning.compare import failure_lines
 
     if os.environ.get("KVCALC_DEBUG"):
-        import traceback
-
         for failure in failures:
-            traceback.print_exception(failure.error)
+            say_traceback(failure.error)
     for line in failure_lines(failures):
-        typer.echo(f"kvcalc: error: {line}", err=True)
+        say_error(line)
     if failures:
         raise typer.Exit(failures[0].error.exit_code)
 
@@ -249,7 +248,7 @@ def plot(
     _say_notes([one for row in rows for one in row.estimates])
     if rows:
         write_plot(rows, capacities, batch_size, output)
-        typer.echo(f"kvcalc: wrote {output}", err=True)
+        say(f"wrote {output}")
     _exit_for(failures)
 
 

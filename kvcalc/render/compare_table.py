@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from kvcalc.planning.compare import CompareRow, SweepRow
 from kvcalc.planning.grid import SeqValue
 from kvcalc.render.console import stdout_console, table_box
+from kvcalc.render.safe_text import table_value
 from kvcalc.units import format_bytes, format_gb, format_gib
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def compare_table(
         table.add_column("size", no_wrap=True)
     largest = max((_longest(row) for row in rows), default=0) or 1
     for row in rows:
-        cells: list[RenderableType] = [row.model, row.estimates[0].dtype.name]
+        cells: list[RenderableType] = [table_value(row.model),
+                                       table_value(row.estimates[0].dtype.name)]  # fmt: skip
         for seq, single in zip(seqs, row.estimates, strict=True):
             held = f" ({format_tokens(single.workload.seq_len)})" if seq == "max" else ""
             mark = f" {BEYOND_MARK}" if single.beyond_max_position_embeddings else ""
@@ -139,8 +141,8 @@ def render_sweep_table(rows: Iterable[SweepRow], console: Console | None = None)
             table.caption = BEYOND_CAPTION
         engines.add(base.engine)
         table.add_row(
-            base.source.name,
-            base.dtype.name,
+            table_value(base.source.name),
+            table_value(base.dtype.name),
             f"{base.workload.seq_len:,}{mark}",
             f"{row.batch:,}",
             format_gib(row.total_bytes).removesuffix(" GiB"),

@@ -8,6 +8,7 @@ from kvcalc.planning.choices import Option
 from kvcalc.planning.fit import Fit
 from kvcalc.planning.gpus import CATALOGUE
 from kvcalc.render.console import stdout_console, table_box
+from kvcalc.render.safe_text import LINE_MAX_CHARS, table_value
 from kvcalc.units import format_bytes, format_size
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def render_fit_table(result: Fit, console: Console | None = None) -> None:
 
     console = console or stdout_console()
     table = Table(
-        title=f"Fit: {result.source.name} on {result.gpu.name}",
+        title=table_value(f"Fit: {result.source.name} on {result.gpu.name}"),
         box=table_box(console),
         show_header=False,
         title_justify="left",
@@ -113,7 +114,8 @@ def render_fit_table(result: Fit, console: Console | None = None) -> None:
     table.add_column("value")
     for field, value in _rows(result):
         style = "bold" if field == "Fits" else None
-        table.add_row(field, value, style=style)
+        # Escaped whole: names, paths, dtypes and GPU labels show as written, never as markup.
+        table.add_row(table_value(field), table_value(value, LINE_MAX_CHARS), style=style)
     console.print(table)
     if console.is_terminal:
         console.print(memory_chart(result))
@@ -166,8 +168,8 @@ def render_gpus_table(console: Console | None = None) -> None:
         mib = gpu.memory_mib
         basis = gpu.basis if gpu.confirmed else f"UNCONFIRMED: {gpu.basis}"
         table.add_row(
-            gpu.name, gpu.label, "-" if mib is None else f"{mib:,}",
-            f"{gpu.memory_bytes:,}", format_size(gpu.memory_bytes), basis,
+            table_value(gpu.name), table_value(gpu.label), "-" if mib is None else f"{mib:,}",
+            f"{gpu.memory_bytes:,}", format_size(gpu.memory_bytes), table_value(basis),
         )  # fmt: skip
     console.print(table)
 
@@ -185,7 +187,7 @@ def render_options_table(options: list[Option], console: Console | None = None) 
         report = option.result.report
         par = report.parallelism
         table.add_row(
-            option.gpu.name, f"{par.gpus}", f"{par.tp} x {par.pp}",
+            table_value(option.gpu.name), f"{par.gpus}", f"{par.tp} x {par.pp}",
             format_size(option.total_memory_bytes), format_size(report.budget.kv_budget_bytes),
             f"{report.max_batch:,}",
         )  # fmt: skip

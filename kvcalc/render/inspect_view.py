@@ -97,16 +97,19 @@ def render_inspect(loaded: LoadedModel, *, as_json: bool) -> None:
     from rich.table import Table
 
     from kvcalc.render.console import stdout_console, table_box
+    from kvcalc.render.safe_text import LINE_MAX_CHARS, table_value
 
     console = stdout_console()
-    table = Table(title=f"How {record['model']} was read ({record['model_type']})",
-                  box=table_box(console), title_justify="left", show_header=False)  # fmt: skip
+    # Every value here comes from the config or its path: each cell is escaped whole.
+    title = table_value(f"How {record['model']} was read ({record['model_type']})", LINE_MAX_CHARS)
+    table = Table(title=title, box=table_box(console), title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
     for index, group in enumerate(record["groups"]):
-        table.add_row("Layer groups" if index == 0 else "", _group_line(group))
-    table.add_row("Max positions", str(record["max_position_embeddings"] or "-"))
-    table.add_row("Dtype", str(record["config_dtype"] or "-"))
+        table.add_row("Layer groups" if index == 0 else "", table_value(_group_line(group)))
+    table.add_row("Max positions", table_value(record["max_position_embeddings"] or "-"))
+    table.add_row("Dtype", table_value(record["config_dtype"] or "-"))
     for index, row in enumerate(record["read_from"]):
-        table.add_row("Read from" if index == 0 else "", f"{row['what']}: {row['key']}")
+        read_from = table_value(f"{row['what']}: {row['key']}")
+        table.add_row("Read from" if index == 0 else "", read_from)
     console.print(table)

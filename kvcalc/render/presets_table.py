@@ -63,13 +63,13 @@ def render_presets(*, as_json: bool, text: str | None = None) -> None:
     if as_json:
         print(json.dumps(rows, indent=2), file=sys.stdout)
         return
-    from rich.markup import escape
     from rich.table import Table
 
     from kvcalc.render.console import stdout_console, table_box
+    from kvcalc.render.safe_text import table_value
 
     console = stdout_console()
-    title = "Bundled presets" + (f" matching {escape(repr(text))}" if text else "")
+    title = table_value("Bundled presets" + (f" matching {text!r}" if text else ""))
     table = Table(title=title, box=table_box(console), title_justify="left")
     numeric = ("layers", "KV heads", "head dim", "max context")
     for column in ("name", "hub id", "attention", "layers", "KV heads", "head dim", "max context"):
@@ -78,12 +78,12 @@ def render_presets(*, as_json: bool, text: str | None = None) -> None:
         if index == 0 or row["family"] != rows[index - 1]["family"]:
             if index:
                 table.add_section()
-            table.add_row(f"[bold]{escape(row['family'])}[/bold]")
+            table.add_row(f"[bold]{table_value(row['family'])}[/bold]")
         context = row["max_context"]
         table.add_row(
-            f"  {row['name']}",
-            str(row["hub_id"]),
-            str(row["attention"]),
+            table_value(f"  {row['name']}"),
+            table_value(row["hub_id"]),
+            table_value(row["attention"]),
             str(row["num_layers"]),
             str(row["num_kv_heads"]),
             str(row["head_dim"]),

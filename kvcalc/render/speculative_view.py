@@ -42,12 +42,14 @@ def render_speculation(plan: Speculation, *, as_json: bool) -> None:
     from rich.table import Table
 
     from kvcalc.render.console import stdout_console, table_box
+    from kvcalc.render.safe_text import LINE_MAX_CHARS, table_value
 
     console = stdout_console()
     workload = plan.target.workload
+    title = (f"Speculative decoding: {plan.target.source.name} with draft "
+             f"{plan.draft.source.name}, {plan.spec_tokens} tokens ahead")  # fmt: skip
     table = Table(
-        title=f"Speculative decoding: {plan.target.source.name} with draft "
-        f"{plan.draft.source.name}, {plan.spec_tokens} tokens ahead",
+        title=table_value(title, LINE_MAX_CHARS),
         box=table_box(console), title_justify="left",
     )  # fmt: skip
     for column in ("cache", "tokens per sequence", "size", "bytes"):

@@ -7,6 +7,7 @@ from kvcalc.engines.kvbytes import GroupBytes
 from kvcalc.planning.estimation import Estimate
 from kvcalc.render.console import stdout_console, table_box
 from kvcalc.render.formula import group_formula
+from kvcalc.render.safe_text import LINE_MAX_CHARS, table_value
 from kvcalc.units import format_bytes, format_gb, format_gib, format_size
 
 
@@ -81,24 +82,31 @@ def render_table(estimate: Estimate, *, explain: bool = False, units: str = "aut
 
     console = stdout_console()
     table = Table(
-        title=f"KV-cache estimate: {estimate.source.name}",
+        title=table_value(f"KV-cache estimate: {estimate.source.name}"),
         box=table_box(console),
         show_header=False,
         title_justify="left",
     )
     table.add_column("field", style="bold")
     table.add_column("value")
+    # Each cell that echoes a name, a path or a config's words is escaped whole (so a `[` in one
+    # value cannot close with a `]` in the next); one that holds several values is cut at a
+    # line's length rather than a value's.
     source = estimate.source
-    table.add_row("Model", f"{source.name} ({source.kind}: {source.location})")
+    table.add_row("Model", table_value(f"{source.name} ({source.kind}: {source.location})",
+                                       LINE_MAX_CHARS))  # fmt: skip
     table.add_row("Attention", attention_text(estimate))
     table.add_row("Layers", f"{estimate.architecture.num_layers}")
     if len(estimate.groups) > 1:
         for group in estimate.groups:
-            table.add_row("", _group_text(group, units))
-    table.add_row("Dtype", f"{estimate.dtype.name} ({estimate.dtype.bytes_per_element} B/element)")
+            table.add_row("", table_value(_group_text(group, units), LINE_MAX_CHARS))
+    table.add_row(
+        "Dtype",
+        table_value(f"{estimate.dtype.name} ({estimate.dtype.bytes_per_element} B/element)"),
+    )
     table.add_row("Engine", f"{estimate.engine}: {SEMANTICS[estimate.engine]}")
     for index, assumption in enumerate(estimate.assumptions):
-        table.add_row("Assumes" if index == 0 else "", assumption)
+        table.add_row("Assumes" if index == 0 else "", table_value(assumption, LINE_MAX_CHARS))
     workload = estimate.workload
     encoder = workload.enc_seq or estimate.architecture.encoder_tokens
     extra = f", encoder {encoder:,} tokens" if encoder else ""
@@ -110,5 +118,6 @@ def render_table(estimate: Estimate, *, explain: bool = False, units: str = "aut
     table.add_row("KV cache", size_text(estimate.total_bytes, units), style="bold")
     if explain:
         for index, group in enumerate(estimate.groups):
-            table.add_row("Formula" if index == 0 else "", group_formula(group, estimate))
+            formula = table_value(group_formula(group, estimate), LINE_MAX_CHARS)
+            table.add_row("Formula" if index == 0 else "", formula)
     console.print(table)

@@ -1,9 +1,9 @@
 """Hub requests under one deadline and a byte budget, with the true cause of a failure.
 
-Every hub operation (reading a config, reading the safetensors headers) runs in a daemon
-thread against one `Deadline` that starts at its first request: each request waits at most
-what is left of it, a body is read chunk by chunk and dropped once over its budget, and the
-caller stops waiting when the deadline has passed, whatever the thread is stuck on (a DNS
+Every hub operation (reading a config, the safetensors headers or a GGUF header) runs in a
+daemon thread against one `Deadline` that starts at its first request: each request waits at
+most what is left of it, a body is read chunk by chunk and dropped once over its budget, and
+the caller stops waiting when the deadline has passed, whatever the thread is stuck on (a DNS
 lookup included). The requests go through `huggingface_hub`'s own session and headers.
 """
 
@@ -13,7 +13,8 @@ import errno
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -170,6 +171,24 @@ def fetch(
     Reading stops at the budget (or at `first_bytes`, even when the server ignores the Range
     header and sends the whole file), counted after any decompression.
     """
+    body = bytearray()
+    with stream(url, token, deadline, what, budget=budget, first_bytes=first_bytes) as chunks:
+        for chunk in chunks:
+            body += chunk
+    return bytes(body)
+
+
+@contextmanager
+def stream(
+    url: str, token: str | None, deadline: Deadline, what: str, *, budget: int,
+    first_bytes: int | None = None,
+) -> Iterator[Iterator[bytes]]:  # fmt: skip
+    """The body of `url` chunk by chunk as it arrives, for a reader that may stop early.
+
+    `fetch`'s limits hold chunk by chunk: the deadline is checked after each one (a server
+    that drips a byte at a time is stopped there), at most `first_bytes` are yielded, and
+    without `first_bytes` a body over `budget` is an error. The connection is closed on leaving.
+    """
     from huggingface_hub import get_session
     from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
@@ -177,7 +196,6 @@ def fetch(
     headers["Accept-Encoding"] = "identity"
     if first_bytes is not None:
         headers["Range"] = f"bytes=0-{first_bytes - 1}"
-    limit = budget if first_bytes is None else first_bytes
     timeout = deadline.request_timeout(f"waiting for {endpoint()} to send {what}")
     with get_session().stream(
         "GET", url, headers=headers, timeout=timeout, follow_redirects=True
@@ -190,16 +208,25 @@ def fetch(
             raise deadline.fail(
                 HubNotFoundError, f"{endpoint()} sent another part of {what} than asked for"
             )
-        body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            deadline.request_timeout(f"receiving {what} ({len(body):,} bytes so far)")
-            if first_bytes is not None and len(body) >= first_bytes:
-                break
-            if len(body) > budget:
-                over = f"{what} is over the {budget:,}-byte limit; stopped reading it"
-                raise deadline.fail(HubNotFoundError, over)
-    return bytes(body[:limit])
+        yield _bounded_chunks(response.iter_bytes(), deadline, what, budget, first_bytes)
+
+
+def _bounded_chunks(
+    chunks: Iterable[bytes], deadline: Deadline, what: str, budget: int, first_bytes: int | None
+) -> Iterator[bytes]:
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        deadline.request_timeout(f"receiving {what} ({received:,} bytes so far)")
+        if first_bytes is not None:
+            yield chunk[: len(chunk) - max(0, received - first_bytes)]
+            if received >= first_bytes:
+                return
+        elif received > budget:
+            over = f"{what} is over the {budget:,}-byte limit; stopped reading it"
+            raise deadline.fail(HubNotFoundError, over)
+        else:
+            yield chunk
 
 
 def status_error(status: int, what: str, deadline: Deadline) -> SourceUnavailableError:
