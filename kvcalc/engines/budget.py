@@ -123,11 +123,19 @@ def kv_budget(
         rule = "KV budget per GPU = --kv-cache-memory, as given"
         return KvBudget(gpu_bytes, None, gpu_bytes, weights_bytes, none, kv_cache_memory, rule)
     fraction = util if util is not None else default_util(engine, deployment, gpu_bytes)
-    usable = -(-gpu_bytes * fraction.numerator // fraction.denominator)
     if reserve_bytes is None:
         found = estimate_reserve(engine, architecture, deployment, gpu_bytes)
     else:
         found = Reserve((("given", reserve_bytes),), "given (--reserve)")
+    if getattr(_module(engine), "FRACTION_OF_FREE", False):
+        # The fraction applies to what weights and the peak leave (TensorRT-LLM's
+        # free_gpu_memory_fraction): floor((memory - weights - reserve) x util).
+        free = gpu_bytes - weights_bytes - found.total_bytes
+        budget = free * fraction.numerator // fraction.denominator if free > 0 else free
+        rule = (f"KV budget per GPU = floor((memory - weights - reserve) x {float(fraction):g}) "
+                f"({found.basis})")  # fmt: skip
+        return KvBudget(gpu_bytes, fraction, gpu_bytes, weights_bytes, found, budget, rule)
+    usable = -(-gpu_bytes * fraction.numerator // fraction.denominator)
     budget = usable - weights_bytes - found.total_bytes
     rule = (f"KV budget per GPU = ceil(memory x {float(fraction):g}) - weights - reserve "
             f"({found.basis})")  # fmt: skip

@@ -32,6 +32,10 @@ MAMBA_FAMILIES = frozenset({"nemotron_h", "qwen3_next", "qwen3_5_text", "qwen3_5
 GIB = 1 << 30
 
 
+# free_gpu_memory_fraction is a share of the memory left after the weights and the warm-up
+# peak, not of the GPU (`KvCacheCreator` / `calculate_max_num_blocks` in the PyTorch backend).
+FRACTION_OF_FREE = True
+
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
