@@ -1,4 +1,4 @@
-"""The engine's knobs on the command line, shared by estimate, fit, compare, sweep and plot."""
+"""The engine's knobs on the command line, shared by estimate and fit."""
 
 from __future__ import annotations
 

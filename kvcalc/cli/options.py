@@ -112,7 +112,7 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine", "-e",
-        help="Whose allocation: default, transformers, vllm, sglang, llama.cpp, naive.",
+        help="Whose allocation: default, transformers, vllm, sglang, llama.cpp, trtllm, naive.",
     ),
 ]  # fmt: skip
 EncSeqOpt = Annotated[
