@@ -145,7 +145,7 @@ def estimate(
     loaded = model if isinstance(model, LoadedModel) else load_model(model, hub)
     architecture = loaded.architecture
     cache_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True)
-    model_dtype = model_dtype_of(architecture)
+    model_dtype = model_dtype_of(architecture, cache_dtype)
     seq_len, seq_notes = resolve_seq(seq, architecture)
     batch_size = _positive(batch, "--batch") or 1
     encoder = _positive(enc_seq if not isinstance(enc_seq, str) else parse_tokens(enc_seq,
@@ -187,9 +187,15 @@ def marginal_bytes(
     )
 
 
-def model_dtype_of(architecture: Architecture) -> CacheDtype:
-    """The dtype the model computes in (its torch_dtype; fp16 when it names none)."""
-    return resolve_dtype("auto", architecture)[0] if architecture.config_dtype else FP16
+def model_dtype_of(architecture: Architecture, cache: CacheDtype | None = None) -> CacheDtype:
+    """The dtype the model computes in: its torch_dtype; fp16 when it names none; the cache
+    dtype given when it names one kvcalc does not know (else that is an error)."""
+    if architecture.config_dtype is None:
+        return FP16
+    found = config_dtype(architecture.config_dtype)
+    if found is None and cache is not None:
+        return cache
+    return resolve_dtype("auto", architecture)[0]
 
 
 def window_notes(groups: tuple[GroupBytes, ...], seq_len: int) -> tuple[str, ...]:

@@ -395,8 +395,8 @@ def fit(
     )  # fmt: skip
     plan_draft, draft_notes = _draft(draft, spec_tokens, dtype, weights_dtype, hub)
     plan = Workplan(
-        engine, architecture, kv_dtype, model_dtype_of(architecture), device, found.total_bytes,
-        batch_size, seq_len, encoder, deployment, fraction,
+        engine, architecture, kv_dtype, model_dtype_of(architecture, kv_dtype), device,
+        found.total_bytes, batch_size, seq_len, encoder, deployment, fraction,
         _optional_size(reserve, "--reserve"), _optional_size(kv_cache_memory, "--kv-cache-memory"),
         plan_draft,
     )  # fmt: skip
