@@ -29,6 +29,8 @@ def _weights_text(result: Fit) -> str:
     weights = result.weights
     if weights.source == "given":
         how = "--weights"
+    elif weights.dtype is None and not weights.bytes_by_dtype:
+        how = f"the checkpoint's stored bytes recorded for {weights.location}: {weights.basis}"
     elif weights.dtype is None:
         kinds = ", ".join(dtype for dtype, _ in weights.bytes_by_dtype)
         how = f"stored tensors ({kinds}) of {weights.location}"
