@@ -85,8 +85,12 @@ def interleaved(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=41)
-    parser.add_argument("--only", action="append", default=[],
-                        help="measure only commands whose label holds this text (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="measure only commands whose label holds this text (repeatable)",
+    )
     args = parser.parse_args()
     repo_id = "bench-org/cached-model"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(cached_hub_home(repo_id))}

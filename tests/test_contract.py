@@ -78,9 +78,7 @@ def schema() -> dict[str, object]:
         ["gpt2-large", "--seq", "1024"],
     ],
 )
-def test_json_output_follows_the_shipped_schema(
-    schema: dict[str, object], args: list[str]
-) -> None:
+def test_json_output_follows_the_shipped_schema(schema: dict[str, object], args: list[str]) -> None:
     result = run_kvcalc("estimate", *args, "--json")
     assert result.returncode == 0, result.stderr
     jsonschema.validate(json.loads(result.stdout), schema)
