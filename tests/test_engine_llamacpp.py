@@ -137,7 +137,6 @@ def test_minimax_lightning_state(tmp_path: Path) -> None:
     ("config", "message"),
     [
         ("NbAiLab__nb-whisper-small-beta.json", "has no Whisper architecture"),
-        ("deepseek-ai__DeepSeek-V4-Flash.json", "not supported yet"),
     ],
 )
 def test_what_llama_cpp_cannot_run_is_refused(config: str, message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kvcalc.errors import InputError
+from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype
 
@@ -79,6 +79,38 @@ def state_bytes(
     )
 
 
+def compressed_group(
+    group: LayerGroup, workload: Workload, tokens: int, row: CacheDtype, state: CacheDtype
+) -> GroupBytes:
+    """DeepSeek V4's compressed layers: each holds `tokens` window rows of K (= V), one
+    compressed entry (plus a CSA indexer key) per whole `ratio` tokens, both in `row`, and its
+    compressor's open-window state in `state`, once per sequence."""
+    compression = group.compression
+    attention = group.cached_attention
+    if compression is None:
+        raise ValueError("not a compressed group")
+    dim = attention.num_kv_heads * attention.k_head_dim
+    entries = compression.entries(workload.seq_len)
+    per_layer = (row.bytes_for(tokens * dim)
+                 + row.bytes_for(entries * (dim + compression.indexer_dim))
+                 + state.bytes_for(compression.state_elements(dim)))  # fmt: skip
+    kind = "CSA" if compression.sparse else "HCA"
+    detail = (f"{kind} 1:{compression.ratio}: {tokens:,} window rows + {entries:,} compressed "
+              f"entries + {state.name} compressor state")  # fmt: skip
+    per_token = group.count * row.bytes_for(dim)
+    return GroupBytes(group, tokens, per_token, workload.batch * group.count * per_layer, detail)
+
+
+def refuse_compressed(architecture: Architecture, engine: str, unmodelled: str) -> None:
+    """Refuses DeepSeek V4's shared-K=V window and compressed layers under an engine whose
+    layout for them kvcalc does not model; `unmodelled` names that layout."""
+    if any(g.attention is not None and g.attention.shared_kv for g in architecture.groups):
+        raise UnsupportedConfigError(
+            f"--engine {engine}: DeepSeek V4's {unmodelled} are not modelled; "
+            "--engine default, transformers and llama.cpp size it"
+        )
+
+
 def state_group(group: LayerGroup, workload: Workload, per_layer: int, detail: str) -> GroupBytes:
     return GroupBytes(group, 0, 0, workload.batch * group.count * per_layer, detail)
 
@@ -111,7 +143,9 @@ def cache_bytes(
 
     Attention layers hold the tokens they can attend to (`tokens_held`); cross-attention the
     encoder's tokens; MLA its latent; a linear-attention or Mamba layer its conv window
-    (kernel - 1 inputs, model dtype) and recurrent state (fp32), once per sequence.
+    (kernel - 1 inputs, model dtype) and recurrent state (fp32), once per sequence. DeepSeek
+    V4's compressed layers add their compressed entries and an fp32 compressor state
+    (`compressed_group`).
     """
 
     def state(recurrent: RecurrentState) -> tuple[int, str]:
@@ -124,6 +158,8 @@ def cache_bytes(
             if group.kind is LayerKind.CROSS
             else tokens_held(group, workload.seq_len)
         )
+        if group.compression is not None:
+            return compressed_group(group, workload, tokens, dtype, FP32)
         return attention_group(group, workload, tokens, layer_bytes_per_token(group, dtype))
 
     return size_groups(architecture, workload, state, attention)

@@ -25,8 +25,10 @@ CACHE_TYPES = ("fp32", "fp16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "
 # Qwen with use_sliding_window and Phi-3 windows are allocated as full layers.
 SWA_FAMILIES = frozenset({
     "gemma2", "gemma3_text", "gemma3n_text", "gemma4_text", "cohere2", "olmo3", "gpt_oss",
-    "llama4_text", "mimo_v2_flash", "mimo_v2",
+    "llama4_text", "mimo_v2_flash", "mimo_v2", "deepseek_v4",
 })  # fmt: skip
+# `src/llama-kv-cache-dsv4.cpp`: DSV4_CSA_RATIO and DSV4_HCA_RATIO, the only ratios it caches.
+DSV4_CSA_RATIO, DSV4_HCA_RATIO = 4, 128
 T5_FAMILIES = frozenset({"t5", "mt5", "umt5"})
 # model_types no converter class (`conversion/*.py` ModelBase.register) turns into a GGUF.
 NO_ARCHITECTURE = {
@@ -99,6 +101,34 @@ class Context:
         return pad(min(self.cells, held))
 
 
+def dsv4_group(group: LayerGroup, dtype: CacheDtype, context: Context) -> GroupBytes:
+    """DeepSeek V4 (`llama_kv_cache_dsv4` ctor, `src/llama-kv-cache-dsv4.cpp` L1210-1334):
+    `unified_raw` and `unified_compressed` are false, so every part has n_seq_max streams of
+    kv_size = n_ctx_seq cells (the whole n_ctx when unified). Per stream and layer: the raw
+    window, K-only (`dsv4_make_k_only`), PAD(min(kv_size, n_swa + n_ubatch), 256) cells
+    (`llama_kv_cache_iswa`, one sequence per stream); on CSA and HCA layers
+    PAD(max(1, cdiv(kv_size, ratio)), 256) compressed K cells, CSA layers as many lightning-
+    indexer K cells of `indexer_head_size`, all in the K type; and the f32 compressor states
+    (`llama_dsv4_comp_state`: kv and score of [n_embd_state, state_size], L964-966)."""
+    attention = group.cached_attention
+    row = row_bytes(dtype, attention.num_kv_heads * attention.k_head_dim)
+    window = group.window_tokens or context.cells
+    raw = context.cells if context.swa_full else pad(min(context.cells, window + context.n_ubatch))
+    per_stream = raw * row
+    compression = group.compression
+    detail = f"{raw:,} window cells"
+    if compression is not None:
+        cells = pad(max(1, -(-context.cells // compression.ratio)))
+        indexer = row_bytes(dtype, compression.indexer_dim) if compression.indexer_dim else 0
+        state = FP32.bytes_for(compression.state_elements(attention.k_head_dim))
+        per_stream += cells * (row + indexer) + state
+        keys = " and indexer keys" if indexer else ""
+        detail += f" + {cells:,} compressed cells{keys} + f32 state"
+    streams = context.sequences
+    total = streams * group.count * per_stream
+    return GroupBytes(group, raw, group.count * row, total, f"{detail}, per sequence")
+
+
 def cache_groups(
     architecture: Architecture, workload: Workload, dtype: CacheDtype, context: Context
 ) -> tuple[GroupBytes, ...]:
@@ -110,6 +140,8 @@ def cache_groups(
     def attention(group: LayerGroup) -> GroupBytes:
         if group.kind is LayerKind.CROSS:
             return GroupBytes(group, 0, 0, 0, "not cached: recomputed from the encoder output")
+        if architecture.model_type == "deepseek_v4":
+            return dsv4_group(group, dtype, context)
         per_token = group.count * cell_bytes(group, dtype)
         held = context.cells
         if group.window_tokens is not None and architecture.model_type in SWA_FAMILIES:
@@ -139,6 +171,15 @@ def _refuse_unrunnable(architecture: Architecture) -> None:
         raise UnsupportedConfigError(
             f"--engine llama.cpp does not run the encoder-decoder model_type {model_type!r}"
         )
+    for group in architecture.groups:
+        compression = group.compression
+        expected = DSV4_CSA_RATIO if compression and compression.sparse else DSV4_HCA_RATIO
+        if compression is not None and compression.ratio != expected:
+            raise UnsupportedConfigError(
+                f"--engine llama.cpp: llama.cpp 0c1e57098 caches DeepSeek V4's CSA layers at "
+                f"1:{DSV4_CSA_RATIO} and HCA layers at 1:{DSV4_HCA_RATIO} only, not 1:"
+                f"{compression.ratio}"
+            )
     if model_type == "minimax":
         attention = sum(g.count for g in architecture.groups if g.attention is not None)
         expected = architecture.num_layers // MINIMAX_INTERVAL
@@ -159,6 +200,9 @@ def assumptions(architecture: Architecture, deployment: Deployment) -> tuple[str
     found.append("flash attention auto: V rows not transposed, so not widened to the widest")
     if any(g.state is not None for g in architecture.groups):
         found.append("n_rs_seq 0: one recurrent row per sequence (no MTP/EAGLE3 rollback rows)")
+    if architecture.model_type == "deepseek_v4":
+        found.append("DeepSeek V4: the trunk's layers only, as convert_hf_to_gguf.py writes the "
+                     "GGUF by default (--mtp puts the MTP block in a GGUF of its own)")  # fmt: skip
     if architecture.model_type in T5_FAMILIES:
         found.append("T5 cache on the decoder's layers (llama.cpp sizes it by the GGUF's "
                      "block_count, the encoder's; equal in released T5s)")  # fmt: skip
@@ -179,6 +223,9 @@ def allocate(
     layout = (f"one unified stream of {context.cells:,} cells" if context.unified else
               f"{context.streams} stream(s) of {context.cells:,} cells")  # fmt: skip
     notes = [f"llama.cpp: n_ctx padded to {PAD}: {layout}"]
+    if architecture.model_type == "deepseek_v4" and context.unified:
+        notes.append(f"llama.cpp keeps DeepSeek V4's caches in one stream per sequence, "
+                     f"unified or not: {context.sequences} of {context.cells:,} cells")  # fmt: skip
     windows = any(g.window_tokens is not None for g in architecture.groups)
     if windows and architecture.model_type not in SWA_FAMILIES:
         notes.append(f"llama.cpp: model_type {architecture.model_type!r} runs without its "

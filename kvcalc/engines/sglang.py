@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from kvcalc.engines import Deployment, EngineResult, PoolFigures, require_dtype
 from kvcalc.engines.budget import Reserve
-from kvcalc.engines.kvbytes import GroupBytes, Workload, state_bytes
+from kvcalc.engines.kvbytes import GroupBytes, Workload, refuse_compressed, state_bytes
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import BF16, FP32, CacheDtype
@@ -90,6 +90,8 @@ def _is_mla(architecture: Architecture) -> bool:
 
 def _refuse(architecture: Architecture, arch: str) -> None:
     """What SGLang 0.5.23 cannot run: families with no model file; DSA off Hopper/Blackwell."""
+    refuse_compressed(architecture, "sglang", "compressed-attention pools (SGLang 0.5.23's own "
+                      "DeepSeek V4 memory configurator)")
     name = NOT_IN_SGLANG.get(architecture.model_type)
     if name is not None:
         raise UnsupportedConfigError(

@@ -36,6 +36,32 @@ def _per_layer_token(group: LayerGroup, architecture: Architecture, dtype: Cache
     return dtype.bytes_for(attention.elements_per_token)
 
 
+def _deepseek_v4(
+    group: LayerGroup, workload: Workload, tokens: int, dtype: CacheDtype
+) -> GroupBytes:
+    """DeepSeek V4 (`modeling_deepseek_v4.py`): a sliding-only layer is a plain
+    `DynamicSlidingWindowLayer`, K and V two tensors of the one shared vector;
+    `DeepseekV4HCACache` and `DeepseekV4CSACache` keep K = V once, the running
+    `compressed_kv` (one entry per whole window, plus the indexer's), and the `buffer_kv`
+    and `buffer_gate` of the S mod ratio tokens of the open window (CSA: two series per
+    token); CSA also keeps `overlap_kv` and `overlap_gate` (ratio tokens of the last window's
+    first series) once a window has closed. All in the model dtype."""
+    attention, compression = group.cached_attention, group.compression
+    dim = attention.num_kv_heads * attention.k_head_dim
+    if compression is None:
+        return attention_group(group, workload, tokens, dtype.bytes_for(2 * dim))
+    seq, ratio = workload.seq_len, compression.ratio
+    width = dim + compression.indexer_dim
+    series = 2 if compression.sparse else 1
+    elements = tokens * dim + compression.entries(seq) * width
+    elements += 2 * (seq % ratio) * series * width
+    if compression.sparse and seq >= ratio:
+        elements += 2 * ratio * width
+    per_token = group.count * dtype.bytes_for(dim)
+    total = workload.batch * group.count * dtype.bytes_for(elements)
+    return GroupBytes(group, tokens, per_token, total, "window + compressed entries + buffers")
+
+
 def _state(architecture: Architecture, dtype: CacheDtype) -> StateRule:
     """LinearAttentionLayer: conv state keeps the whole kernel width, in the model dtype; the
     recurrent state comes out of the fp32 scan (MiniMax's lightning attention computes its
@@ -59,6 +85,8 @@ def allocate(
 
     def attention(group: LayerGroup) -> GroupBytes:
         tokens = _tokens(group, architecture, workload)
+        if group.cached_attention.shared_kv:
+            return _deepseek_v4(group, workload, tokens, dtype)
         per_layer = _per_layer_token(group, architecture, dtype)
         return attention_group(group, workload, tokens, per_layer)
 

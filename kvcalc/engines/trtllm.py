@@ -14,7 +14,13 @@ from fractions import Fraction
 
 from kvcalc.engines import Deployment, EngineResult, PoolFigures, require_dtype
 from kvcalc.engines.budget import Reserve, generic_reserve
-from kvcalc.engines.kvbytes import GroupBytes, Workload, size_groups, state_bytes
+from kvcalc.engines.kvbytes import (
+    GroupBytes,
+    Workload,
+    refuse_compressed,
+    size_groups,
+    state_bytes,
+)
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import CacheDtype
@@ -72,6 +78,8 @@ def _has_indexer(architecture: Architecture) -> bool:
 
 def _refuse(architecture: Architecture) -> None:
     model_type = architecture.model_type
+    refuse_compressed(architecture, "trtllm", "compressed-attention caches (no DeepSeek V4 "
+                      "cache manager in the TensorRT-LLM sources read)")
     if any(g.kind is LayerKind.CROSS for g in architecture.groups):
         raise UnsupportedConfigError(
             f"--engine trtllm: the encoder-decoder cache of model_type {model_type!r} is not "

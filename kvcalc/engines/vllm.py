@@ -13,7 +13,13 @@ from fractions import Fraction
 
 from kvcalc.engines import Deployment, EngineResult, PoolFigures, require_dtype
 from kvcalc.engines.budget import Reserve, generic_reserve
-from kvcalc.engines.kvbytes import GroupBytes, Workload, encoder_tokens, state_bytes
+from kvcalc.engines.kvbytes import (
+    GroupBytes,
+    Workload,
+    encoder_tokens,
+    refuse_compressed,
+    state_bytes,
+)
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype
@@ -212,6 +218,8 @@ def plan(
     """Groups, block sizes and the bytes of one block id, as `get_kv_cache_groups` and
     `_get_kv_cache_groups_uniform_page_size` lay them out (docs/engines.md §1)."""
     require_dtype("vllm", dtype, allowed=("fp32", "fp16", "bf16", "fp8", "fp8_ds_mla"))
+    refuse_compressed(architecture, "vllm", "compressed KV-cache groups (compressed MLA specs, "
+                      "SWA cache, compressor state and indexer; block 256, packed layout)")
     cfg = settings(architecture, dtype, deployment)
     cached = [g for g in architecture.groups if g.kind is not LayerKind.NONE]
     notes: list[str] = []

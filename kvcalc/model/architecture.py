@@ -67,8 +67,12 @@ class Attention:
     k_head_dim: int
     v_head_dim: int
     mla: MlaDims | None = None
+    # Keys are the values (DeepSeek V4's shared-KV MQA): one vector per KV head and token.
+    shared_kv: bool = False
 
     def __post_init__(self) -> None:
+        if self.shared_kv and (self.mla is not None or self.k_head_dim != self.v_head_dim):
+            raise ValueError("shared keys and values need equal K and V head dims and no MLA")
         _require_positive("num_heads", self.num_heads)
         _require_positive("num_kv_heads", self.num_kv_heads)
         _require_positive("k_head_dim", self.k_head_dim)
@@ -93,6 +97,8 @@ class Attention:
         """Cache elements one token adds to one layer: K and V per KV head, or the MLA latent."""
         if self.mla is not None:
             return self.mla.latent_dim + self.mla.indexer_dim
+        if self.shared_kv:
+            return self.num_kv_heads * self.k_head_dim
         return self.num_kv_heads * (self.k_head_dim + self.v_head_dim)
 
 
@@ -139,6 +145,42 @@ class RecurrentState:
 
 
 @dataclass(frozen=True)
+class Compression:
+    """DeepSeek V4's compressed attention, on top of a layer's sliding window.
+
+    Every `ratio` tokens are pooled into one compressed entry of the layer's head dim, which
+    every later token attends to. CSA (compressed sparse attention) pools overlapping windows
+    of 2 x ratio tokens (two series per token, each of the head dim) and keeps a lightning
+    indexer key of `indexer_dim` per entry; HCA (heavily compressed attention) pools disjoint
+    windows and has no indexer (`indexer_dim` 0).
+    """
+
+    ratio: int
+    indexer_dim: int = 0
+
+    def __post_init__(self) -> None:
+        _require_positive("compression ratio", self.ratio)
+        if self.indexer_dim < 0:
+            raise ValueError("indexer_dim must not be negative")
+
+    @property
+    def sparse(self) -> bool:
+        """CSA: overlapping windows and an indexer."""
+        return self.indexer_dim > 0
+
+    def entries(self, tokens: int) -> int:
+        """Compressed entries emitted after `tokens` tokens: one per whole window."""
+        return tokens // self.ratio
+
+    def state_elements(self, head_dim: int) -> int:
+        """The compressor's running state for one sequence: a kv and a score row for every
+        token of the windows still open, 2 x ratio tokens of two series (Ca, Cb) for CSA,
+        ratio tokens of one for HCA; the indexer's compressor alike at its own key dim."""
+        series = 2 if self.sparse else 1
+        return 2 * series * self.ratio * series * (head_dim + self.indexer_dim)
+
+
+@dataclass(frozen=True)
 class LayerGroup:
     """`count` layers that cache alike."""
 
@@ -147,9 +189,13 @@ class LayerGroup:
     attention: Attention | None = None
     window_tokens: int | None = None
     state: RecurrentState | None = None
+    # Compressed entries kept beside the window (DeepSeek V4); only on sliding groups.
+    compression: Compression | None = None
 
     def __post_init__(self) -> None:
         _require_positive("count", self.count)
+        if self.compression is not None and self.kind is not LayerKind.SLIDING:
+            raise ValueError("compressed attention sits on a sliding group's window")
         if (self.kind in ATTENTION_KINDS) != (self.attention is not None):
             raise ValueError(f"a {self.kind.value} group needs attention exactly if it attends")
         if (self.kind is LayerKind.STATE) != (self.state is not None):

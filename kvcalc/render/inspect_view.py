@@ -27,6 +27,10 @@ def group_record(group: LayerGroup) -> dict[str, Any]:
             "mla_latent_dim": attention.mla.latent_dim if attention.mla else None,
             "indexer_dim": attention.mla.indexer_dim if attention.mla else None,
         },
+        "compression": None if group.compression is None else {
+            "ratio": group.compression.ratio,
+            "indexer_dim": group.compression.indexer_dim,
+        },
         "state": None if state is None else {
             "conv_channels": state.conv_channels,
             "conv_kernel": state.conv_kernel,
@@ -82,6 +86,11 @@ def _group_line(group: dict[str, Any]) -> str:  # one layer group, for the table
     elif attention:
         heads = f"{attention['num_kv_heads']} KV heads × {attention['k_head_dim']}"
         parts.append(f"{attention['kind']} {attention['num_heads']} heads, {heads}")
+    if group["compression"]:
+        compression = group["compression"]
+        indexer = compression["indexer_dim"]
+        parts.append(f"compressed 1:{compression['ratio']}"
+                     + (f" + indexer keys × {indexer}" if indexer else ""))  # fmt: skip
     if group["state"]:
         state = group["state"]
         parts.append(f"conv {state['conv_channels']} × {state['conv_kernel']}, "

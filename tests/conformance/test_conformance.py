@@ -29,8 +29,8 @@ ABOVE = {"gpt_oss": [(129, 1), (130, 2)], "gemma3_text": [(1023, 1), (1030, 1)],
 # Families whose state-space scan runs step by step (or in 256-token chunks) on the CPU: a state
 # does not grow with the prompt, so a short second point keeps the run quick.
 SHORT = {"mamba", "falcon_mamba", "jamba", "granitemoehybrid", "kimi_linear"}
-# Families kvcalc refuses, with the reason it gives.
-REFUSED = {"deepseek_v4": "compressed attention"}
+# Families kvcalc refuses, with the reason it gives (none today).
+REFUSED: dict[str, str] = {}
 MEASURED = [f for f in (*FAMILIES, *EXTRA_FAMILIES, *HYBRID_FAMILIES)
             if f.supported and f.name not in REFUSED]  # fmt: skip
 

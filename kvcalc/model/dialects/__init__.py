@@ -34,7 +34,6 @@ _UNMODELLED_TYPES: dict[str, str] = {
     "plamo2": "PLaMo 2's Mamba layers (mamba_step, mamba_d_state, mamba_num_heads)",
     "zamba": "Zamba (v1)'s shared attention over Mamba1 layers (attn_layer_period, "
     "attn_layer_offset, n_mamba_heads)",
-    "deepseek_v4": "compressed attention with per-layer compression ratios",
     "mllama": "cross-attention layers over image tokens",
 }  # fmt: skip
 

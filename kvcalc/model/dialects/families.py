@@ -20,6 +20,7 @@ from kvcalc.model.dialects.attention import (
     uniform,
 )
 from kvcalc.model.dialects.class_defaults import class_int, max_positions
+from kvcalc.model.dialects.compressed import deepseek_v4
 from kvcalc.model.dialects.fields import ConfigReader
 from kvcalc.model.dialects.hybrid import (
     encoder_decoder,
@@ -269,6 +270,7 @@ READERS: dict[str, Reader] = {
     **dict.fromkeys(
         ("deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "deepseek_v32", "glm_moe_dsa"), mla
     ),
+    "deepseek_v4": deepseek_v4,
     "qwen3_next": gated_deltanet(None),
     **dict.fromkeys(("qwen3_5_text", "qwen3_5_moe_text"), gated_deltanet(4)),
     "nemotron_h": nemotron_h,
