@@ -52,13 +52,13 @@ def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -
             f"--engine {engine}: fp8_ds_mla is the sparse-attention (DSA) MLA backends' row "
             "format; use fp8 for this model"
         )
+    if mla is None:
+        return dtype.bytes_for(attention.elements_per_token)
     if sparse and dtype.name in ("fp8", "fp8_ds_mla"):
         # The sparse backends store an fp8 cache as fp8_ds_mla rows (mla_attention.py).
         row = DS_MLA_ROW
-    elif mla is not None:
-        row = dtype.bytes_for(mla.latent_dim)
     else:
-        return dtype.bytes_for(attention.elements_per_token)
+        row = dtype.bytes_for(mla.latent_dim)
     return row + (indexer_row(mla.indexer_dim) if mla.indexer_dim else 0)
 
 
