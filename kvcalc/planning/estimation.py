@@ -116,7 +116,8 @@ def resolve_seq(text: str | int, architecture: Architecture) -> tuple[int, tuple
     return seq, ()
 
 
-def _positive(value: int | str | None, what: str) -> int | None:
+def positive_count(value: int | str | None, what: str) -> int | None:
+    """A positive integer option (`8`, `8k` where counts allow it); None stays None."""
     if value is None:
         return None
     number = value if isinstance(value, int) else parse_count(value, what=what)
@@ -147,12 +148,12 @@ def estimate(
     cache_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True)
     model_dtype = model_dtype_of(architecture, cache_dtype)
     seq_len, seq_notes = resolve_seq(seq, architecture)
-    batch_size = _positive(batch, "--batch") or 1
-    encoder = _positive(enc_seq if not isinstance(enc_seq, str) else parse_tokens(enc_seq,
+    batch_size = positive_count(batch, "--batch") or 1
+    encoder = positive_count(enc_seq if not isinstance(enc_seq, str) else parse_tokens(enc_seq,
                         what="--enc-seq"), "--enc-seq")  # fmt: skip
     workload = Workload(batch_size, seq_len, encoder)
     deployment = deployment or Deployment()
-    block = _positive(block_size, "--block-size")
+    block = positive_count(block_size, "--block-size")
     if block is not None:
         deployment = replace(deployment, block_size=block)
     result = size(engine, architecture, workload, cache_dtype, model_dtype, deployment)

@@ -23,6 +23,7 @@ from kvcalc.planning.estimation import (
     LoadedModel,
     load_model,
     model_dtype_of,
+    positive_count,
     resolve_dtype,
     resolve_seq,
 )
@@ -31,7 +32,7 @@ from kvcalc.planning.gpus import Gpu, custom_gpu, engine_arch, find_gpu
 from kvcalc.sizes import parse_size
 from kvcalc.sources.resolve import HubOptions, ModelSource
 from kvcalc.sources.weights import Weights
-from kvcalc.units import format_size, parse_count, parse_tokens
+from kvcalc.units import format_size, parse_tokens
 
 MAX_GPUS = 64  # the solver's search: up to 8 nodes of 8 GPUs
 
@@ -319,15 +320,6 @@ def _optional_size(text: str | int | None, what: str) -> int | None:
     return parse_size(text, what=what)
 
 
-def _positive(value: int | str | None, what: str) -> int | None:
-    if value is None:
-        return None
-    number = value if isinstance(value, int) else parse_count(value, what=what)
-    if isinstance(number, bool) or number <= 0:
-        raise InputError(f"{what} must be a positive integer, got {value!r}")
-    return number
-
-
 @dataclass(frozen=True)
 class EngineKnobs:
     """The engine options of `fit` (None: the engine's default)."""
@@ -377,8 +369,8 @@ def fit(
     architecture = loaded.architecture
     kv_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True)
     seq_len, seq_notes = resolve_seq(seq, architecture)
-    batch_size = _positive(batch, "--batch") or 1
-    encoder = _positive(parse_tokens(enc_seq, what="--enc-seq") if isinstance(enc_seq, str)
+    batch_size = positive_count(batch, "--batch") or 1
+    encoder = positive_count(parse_tokens(enc_seq, what="--enc-seq") if isinstance(enc_seq, str)
                         else enc_seq, "--enc-seq")  # fmt: skip
     solve_it = gpus is None and tp is None and pp is None
     par = None if solve_it else plan_parallelism(gpus, tp, pp or 1)
