@@ -1,4 +1,4 @@
-"""Every real config in ../shared/configs reads as its published architecture, or is refused.
+"""Every real config in tests/fixtures/configs reads as its published architecture, or is refused.
 
 Expected dimensions are the published ones (shared/configs/INDEX.md, model cards), not
 values computed by kvcalc.

@@ -1,6 +1,6 @@
 """Conformance families for state-space, linear-attention and KV-sharing layouts.
 
-No file in `../shared/configs` stands for these families, and nothing is downloaded: each dict
+No file in `tests/fixtures/configs` stands for these families, and nothing is downloaded: each dict
 below is either the published dims of a released model (its `source` says where they were read)
 or the defaults of the transformers 5.23 config class, whose docstring names the checkpoint the
 defaults follow. Where a published size would make the random-weight build slow on a CPU,
