@@ -159,10 +159,10 @@ def test_reads_published_architecture(name: str) -> None:
     assert got == groups
 
 
-@pytest.mark.parametrize("name", sorted(REFUSED))
-def test_refuses_unmodelled_layouts(name: str) -> None:
-    with pytest.raises(UnsupportedConfigError, match=REFUSED[name]):
-        read_architecture(shared_config(name))
+def test_refuses_unmodelled_layouts() -> None:
+    for name, words in REFUSED.items():
+        with pytest.raises(UnsupportedConfigError, match=words):
+            read_architecture(shared_config(name))
 
 
 def test_recurrent_states_from_published_dims() -> None:
