@@ -169,6 +169,11 @@ def test_any_gpu_lists_the_cheapest_options() -> None:
     assert counts == sorted(counts)
 
 
+def test_any_gpu_takes_no_gpu_memory() -> None:
+    assert "--gpu-memory" in one_line_error("fit", "llama-3.1-8b", "--gpu", "any",
+                                            "--gpu-memory", "1ZiB")  # fmt: skip
+
+
 def test_context_reason_when_one_request_cannot_fit() -> None:
     data = fit_json("llama-3.1-8b", "--gpu", "h100", "--gpus", "1", "--seq", "128k",
                     "--kv-cache-memory", "4GiB", "--weights", "16GB", code=4)  # fmt: skip

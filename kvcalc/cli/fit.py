@@ -191,6 +191,10 @@ def fit(
         "enc_seq": enc_seq, "hub": hub, "draft": draft, "spec_tokens": spec_tokens,
     }  # fmt: skip
     if gpu is not None and gpu.strip().lower() == "any":
+        if gpu_memory is not None:
+            from kvcalc.errors import InputError
+
+            raise InputError("give one of --gpu NAME (see `kvcalc gpus`) or --gpu-memory SIZE")
         _any_gpu(model, common, as_json or output is OutputFormat.json, quiet)
         return
     result = run_fit(model, gpu=gpu, gpu_memory=gpu_memory, **common)  # type: ignore[arg-type]
