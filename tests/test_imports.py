@@ -91,3 +91,21 @@ def test_only_the_named_command_is_built_and_the_rest_still_answers() -> None:
     help_text = run_kvcalc("estimate", "--help")
     assert help_text.returncode == 0 and "--engine" in help_text.stdout
     assert run_kvcalc("--version", "estimate").stdout.startswith("kvcalc ")
+
+
+def test_preset_estimate_as_json_loads_only_its_engine_family_and_source() -> None:
+    loaded = modules_of_a_run("estimate", "llama-3-8b", "--json")
+    others = ("vllm", "sglang", "llamacpp", "trtllm", "transformers", "naive", "budget")
+    engines = {f"kvcalc.engines.{name}" for name in others}
+    gguf = {"kvcalc.sources.gguf", "kvcalc.sources.gguf_hub", "kvcalc.model.dialects.gguf"}
+    hub = {"kvcalc.sources.hub", "kvcalc.sources.hub_http", "kvcalc.sources.hub_cache",
+           "kvcalc.sources.weights", "kvcalc.sources.weights_hub"}  # fmt: skip
+    # Llama is read by families.py itself: no other family's module, no quantization dialect.
+    dialects = {f"kvcalc.model.dialects.{name}" for name in
+                ("hybrid", "ssm", "linear", "compressed", "layers", "quantization")}  # fmt: skip
+    # compare, sweep, plot, fit and gpus are registered only when a run names one of them.
+    commands = {"kvcalc.cli.fit", "kvcalc.cli.plan", "kvcalc.planning.fit"}
+    assert "kvcalc.render.json_format" in loaded
+    assert not loaded & (engines | gguf | hub | dialects | commands), sorted(
+        loaded & (engines | gguf | hub | dialects | commands)
+    )

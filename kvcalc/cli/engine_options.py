@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kvcalc.engines.deployment import Deployment
+if TYPE_CHECKING:
+    from kvcalc.engines.deployment import Deployment
 
 GpuArchOpt = Annotated[
     str | None,
@@ -50,6 +51,8 @@ def deployment(
     mamba_strategy: str | None = None,
 ) -> Deployment:  # fmt: skip
     """The knobs as one Deployment on one GPU (fit fills in the GPU and the parallelism)."""
+    from kvcalc.engines.deployment import Deployment
+
     arch = gpu_arch.strip().lower() if gpu_arch else None
     strategy = mamba_strategy.strip().lower() if mamba_strategy else None
     return Deployment(

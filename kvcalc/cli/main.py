@@ -47,6 +47,7 @@ MAX_SPEC_TOKENS = 1024  # draft tokens per step; real drafts propose 1 to ~16
 
 if TYPE_CHECKING:
     from typer._click.core import Context
+    from typer.models import CommandInfo
 
 app = typer.Typer(
     name="kvcalc",
@@ -266,11 +267,6 @@ def schema(
     render_schema(command)
 
 
-from kvcalc.cli.plan import register  # noqa: E402  (after the commands it joins)
-
-register(app)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"kvcalc {__version__}")
@@ -289,9 +285,16 @@ def _options(
     """Exact KV-cache memory of LLMs, from their Hugging Face config.json."""
 
 
-from kvcalc.cli.fit import register as register_fit  # noqa: E402  (after the commands)
+def _register_the_rest() -> None:
+    """Add compare, sweep, plot (kvcalc.cli.plan), fit and gpus (kvcalc.cli.fit), after the
+    commands above; their modules are imported only when a run names none of the above."""
+    if any(info.name == "fit" for info in app.registered_commands):
+        return
+    from kvcalc.cli.fit import register as register_fit
+    from kvcalc.cli.plan import register
 
-register_fit(app)
+    register(app)
+    register_fit(app)
 
 
 def main() -> None:
@@ -329,6 +332,10 @@ def _run() -> int:
         return ExitCode.INTERRUPTED
     except OutputError as error:
         output_failed(error)
+    if code == ExitCode.INTERRUPTED:
+        # Typer turns Ctrl-C inside a command into exit 130 without a word (typer/core.py
+        # `_main`); no kvcalc command exits 130 otherwise.
+        say("interrupted")
     return code if isinstance(code, int) else ExitCode.OK
 
 
@@ -338,21 +345,27 @@ def _app_for(args: list[str]) -> typer.Typer:
     Typer turns every registered command's signature into Click options before it parses
     anything, and that was a third of kvcalc's start-up; one command's options parse the same
     and give the same errors and help. No command named (`kvcalc --help`, a typo, shell
-    completion): every command, for the listing and the suggestions.
+    completion): every command, for the listing and the suggestions. The commands of
+    kvcalc.cli.plan and kvcalc.cli.fit join only when `args` name none of this module's.
     """
     import copy
 
     from typer.main import get_command_name
 
     named = next((arg for arg in args if not arg.startswith("-")), None)
-    chosen = [
-        info for info in app.registered_commands
-        if named == (info.name or get_command_name(getattr(info.callback, "__name__", "")))
-    ]  # fmt: skip
-    if not chosen:
+
+    def chosen() -> list[CommandInfo]:
+        return [
+            info for info in app.registered_commands
+            if named == (info.name or get_command_name(getattr(info.callback, "__name__", "")))
+        ]  # fmt: skip
+
+    if not chosen():
+        _register_the_rest()
+    if not chosen():
         return app
     lean = copy.copy(app)
-    lean.registered_commands = chosen
+    lean.registered_commands = chosen()
     return lean
 
 

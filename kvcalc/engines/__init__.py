@@ -11,20 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kvcalc.engines.deployment import Capacity, Deployment, PoolFigures
+from kvcalc.engines.deployment import Deployment
 from kvcalc.engines.kvbytes import GroupBytes, Workload, cache_bytes
 from kvcalc.errors import InputError
 from kvcalc.model.architecture import Architecture
 from kvcalc.model.dtypes import CacheDtype
 
+if TYPE_CHECKING:  # a budget's figures (engines.pool) are imported only by `capacity`
+    from kvcalc.engines.pool import Capacity, PoolFigures
+
 __all__ = [
     "ENGINES",
     "SEMANTICS",
-    "Capacity",
     "Deployment",
     "EngineResult",
-    "PoolFigures",
     "capacity",
     "require_dtype",
     "rule",
@@ -50,7 +52,7 @@ class EngineResult:
 
 EngineRule = Callable[[Architecture, Workload, CacheDtype, CacheDtype, Deployment], EngineResult]
 PoolRule = Callable[
-    [Architecture, CacheDtype, CacheDtype, Deployment, int, int, int | None], PoolFigures | None
+    [Architecture, CacheDtype, CacheDtype, Deployment, int, int, int | None], "PoolFigures | None"
 ]
 
 SEMANTICS = {
@@ -130,8 +132,8 @@ def capacity(
     the engine's own figures where it has a pool (vLLM's blocks, SGLang's token slots), else
     bytes; and the whole requests that `size` says fit (with `count_requests` False, only
     whether one does: 1 or 0)."""
-    from kvcalc.engines.deployment import byte_pool, most_requests
     from kvcalc.engines.parallel import shard
+    from kvcalc.engines.pool import Capacity, byte_pool, most_requests
 
     allocate, engine_pool = _rules(engine)
     local, _ = shard(architecture, deployment, engine.lower())

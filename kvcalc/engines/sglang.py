@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from kvcalc.engines import Deployment, EngineResult, PoolFigures, require_dtype
+from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.budget import Reserve
 from kvcalc.engines.kvbytes import GroupBytes, Workload, refuse_compressed, state_bytes
+from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import BF16, FP32, CacheDtype

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from kvcalc.engines import Deployment, EngineResult, PoolFigures, require_dtype
+from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.budget import Reserve, generic_reserve
 from kvcalc.engines.kvbytes import (
     GroupBytes,
@@ -20,6 +20,7 @@ from kvcalc.engines.kvbytes import (
     refuse_compressed,
     state_bytes,
 )
+from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype

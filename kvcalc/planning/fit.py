@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from kvcalc.engines import Capacity, Deployment, EngineResult, capacity, rule, size
+from kvcalc.engines import Deployment, EngineResult, capacity, rule, size
 from kvcalc.engines.budget import KvBudget, kv_budget
-from kvcalc.engines.deployment import most_requests
 from kvcalc.engines.kvbytes import Workload
 from kvcalc.engines.parallel import Parallelism, check_tensor_parallel, plan_parallelism
+from kvcalc.engines.pool import Capacity, most_requests
 from kvcalc.errors import InputError
 from kvcalc.model.architecture import Architecture, LayerKind
 from kvcalc.model.dtypes import CacheDtype

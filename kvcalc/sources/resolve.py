@@ -13,8 +13,8 @@ from pathlib import Path
 from kvcalc.errors import ConfigError, InputError, ModelNotFoundError
 from kvcalc.sources.presets import Preset, close_names, find_preset
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_HUB_GGUF = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+):(?P<file>[\w./-]+\.gguf)", re.I)
+_HUB_ID = r"[A-Za-z0-9][\w.-]*/[\w.-]+"
+_HUB_GGUF = r"(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+):(?P<file>[\w./-]+\.gguf)"
 CONFIG_MAX_BYTES = 4 * 1024 * 1024  # real configs are a few KiB; anything this big is not one
 
 
@@ -52,10 +52,11 @@ def resolve(reference: str, hub: HubOptions | None = None) -> ModelSource:
     preset = find_preset(reference)
     if preset is not None and "/" not in reference:
         return _preset(preset)
-    gguf = _HUB_GGUF.fullmatch(reference)
+    # Compiled here, past the paths and presets that most runs name (re's cache keeps them).
+    gguf = re.fullmatch(_HUB_GGUF, reference, re.IGNORECASE)
     if gguf:
         return _hub_gguf(gguf["repo"], gguf["file"], hub)
-    if _HUB_ID.fullmatch(reference) and not reference.endswith(".json"):
+    if re.fullmatch(_HUB_ID, reference) and not reference.endswith(".json"):
         return _hub(reference, hub, preset)
     if "/" in reference or reference.endswith(".json"):
         raise ModelNotFoundError(f"no such file or directory: {reference}")
@@ -107,12 +108,13 @@ def _require_regular_file(file: Path) -> None:
 
 def _weights_file(file: Path) -> ModelSource | None:
     """A GGUF file (its header is the config), or safetensors weights (the config beside them)."""
-    from kvcalc.model.dialects.gguf import gguf_notes
-    from kvcalc.sources.gguf import is_gguf, read_gguf_file
+    if not file.name.lower().endswith(".json"):  # never GGUF (is_gguf): its modules not needed
+        from kvcalc.model.dialects.gguf import gguf_notes
+        from kvcalc.sources.gguf import is_gguf, read_gguf_file
 
-    if is_gguf(file):
-        header = read_gguf_file(file)
-        return ModelSource(str(file), "file", str(file), header, gguf_notes(header))
+        if is_gguf(file):
+            header = read_gguf_file(file)
+            return ModelSource(str(file), "file", str(file), header, gguf_notes(header))
     if not file.name.lower().endswith((".safetensors", ".safetensors.index.json")):
         return None
     config = file.parent / "config.json"

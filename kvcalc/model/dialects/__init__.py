@@ -17,8 +17,6 @@ from kvcalc.model.dialects.attention import num_layers
 from kvcalc.model.dialects.class_defaults import max_positions
 from kvcalc.model.dialects.families import READERS
 from kvcalc.model.dialects.fields import ConfigReader
-from kvcalc.model.dialects.gguf import GgufMetadata, read_gguf_architecture
-from kvcalc.model.dialects.quantization import checkpoint_kv_cache_dtype
 
 __all__ = ["read_architecture"]
 
@@ -50,9 +48,12 @@ _LAYOUT_KEYS = (
 
 def read_architecture(raw: object) -> Architecture:
     """The KV-relevant architecture described by a parsed config.json (or a GGUF header)."""
-    if isinstance(raw, GgufMetadata):
-        return read_gguf_architecture(raw)
     if not isinstance(raw, dict):
+        # The GGUF dialect is imported only for a GGUF header.
+        from kvcalc.model.dialects.gguf import GgufMetadata, read_gguf_architecture
+
+        if isinstance(raw, GgufMetadata):
+            return read_gguf_architecture(raw)
         raise ConfigError(f"the config must be a JSON object, got {type(raw).__name__}")
     cfg = _text_config(raw)
     reader = READERS.get(cfg.model_type)
@@ -66,7 +67,7 @@ def read_architecture(raw: object) -> Architecture:
             groups=groups,
             max_position_embeddings=max_positions(cfg),
             config_dtype=_dtype_name(raw, cfg),
-            kv_cache_dtype=checkpoint_kv_cache_dtype(raw),
+            kv_cache_dtype=_kv_cache_dtype(raw),
             naive=_naive_dims(cfg, groups),
             encoder_tokens=_encoder_tokens(cfg),
             layer_count=num_layers(cfg) if cfg.model_type in _OVERLAPPING_GROUPS else None,
@@ -196,6 +197,15 @@ def _refuse_unread_layout_keys(cfg: ConfigReader) -> None:
             f"model_type {cfg.model_type!r}: {', '.join(unread)} "
             "describe a cache layout kvcalc does not model for this dialect"
         )
+
+
+def _kv_cache_dtype(raw: Mapping[str, object]) -> str | None:
+    """The checkpoint's own cache dtype; the quantization dialect is read only when present."""
+    if "quantization_config" not in raw:
+        return None
+    from kvcalc.model.dialects.quantization import checkpoint_kv_cache_dtype
+
+    return checkpoint_kv_cache_dtype(raw)
 
 
 def _dtype_name(raw: Mapping[str, object], cfg: ConfigReader) -> str | None:

@@ -6,6 +6,7 @@ the remote code the dialect comes from) for what an absent key means.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from kvcalc.model.architecture import LayerGroup, LayerKind
@@ -20,30 +21,24 @@ from kvcalc.model.dialects.attention import (
     uniform,
 )
 from kvcalc.model.dialects.class_defaults import class_int, max_positions
-from kvcalc.model.dialects.compressed import deepseek_v4
 from kvcalc.model.dialects.fields import ConfigReader
-from kvcalc.model.dialects.hybrid import (
-    encoder_decoder,
-    gated_deltanet,
-    gemma3n,
-    gemma4,
-    mimo_v2,
-    nemotron_h,
-    nemotron_nas,
-)
-from kvcalc.model.dialects.linear import kimi_linear, lfm2, minimax
 from kvcalc.model.dialects.patterns import every_nth_full, group_layers, kinds_from_layer_types
-from kvcalc.model.dialects.ssm import (
-    bamba,
-    falcon_h1,
-    granitemoehybrid,
-    jamba,
-    mamba,
-    mamba2,
-    zamba2,
-)
 
 Reader = Callable[[ConfigReader], tuple[LayerGroup, ...]]
+
+
+def _elsewhere(target: str, *args: object) -> Reader:
+    """The reader `module:function` of another dialect module (or the reader that function
+    makes from `args`), imported when a config of its family is read: a run reads one
+    family, and every family's module at start-up was a measurable part of it."""
+
+    def read(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
+        module, name = target.split(":")
+        found = getattr(importlib.import_module(f"kvcalc.model.dialects.{module}"), name)
+        reader: Reader = found(*args) if args else found
+        return reader(cfg)
+
+    return read
 
 
 def standard(cfg: ConfigReader) -> tuple[LayerGroup, ...]:
@@ -270,28 +265,28 @@ READERS: dict[str, Reader] = {
     **dict.fromkeys(
         ("deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "deepseek_v32", "glm_moe_dsa"), mla
     ),
-    "deepseek_v4": deepseek_v4,
-    "qwen3_next": gated_deltanet(None),
-    **dict.fromkeys(("qwen3_5_text", "qwen3_5_moe_text"), gated_deltanet(4)),
-    "nemotron_h": nemotron_h,
-    "nemotron-nas": nemotron_nas,
-    "gemma4_text": gemma4,
-    "gemma3n_text": gemma3n,
-    **dict.fromkeys(("mimo_v2_flash", "mimo_v2"), mimo_v2),
-    **dict.fromkeys(("mamba", "falcon_mamba"), mamba),
-    "mamba2": mamba2,
-    "jamba": jamba,
-    "falcon_h1": falcon_h1,
-    "bamba": bamba,
-    "granitemoehybrid": granitemoehybrid,
-    "zamba2": zamba2,
-    "kimi_linear": kimi_linear,
-    "minimax": minimax,
-    **dict.fromkeys(("lfm2", "lfm2_moe"), lfm2),
-    **dict.fromkeys(("t5", "mt5", "umt5"), encoder_decoder(("num_decoder_layers", "num_layers"),
-                                                          ("num_heads",))),
-    **dict.fromkeys(("whisper", "bart", "mbart", "marian", "pegasus"),
-                    encoder_decoder(("decoder_layers",), ("decoder_attention_heads",))),
+    "deepseek_v4": _elsewhere("compressed:deepseek_v4"),
+    "qwen3_next": _elsewhere("hybrid:gated_deltanet", None),
+    **dict.fromkeys(("qwen3_5_text", "qwen3_5_moe_text"), _elsewhere("hybrid:gated_deltanet", 4)),
+    "nemotron_h": _elsewhere("hybrid:nemotron_h"),
+    "nemotron-nas": _elsewhere("hybrid:nemotron_nas"),
+    "gemma4_text": _elsewhere("hybrid:gemma4"),
+    "gemma3n_text": _elsewhere("hybrid:gemma3n"),
+    **dict.fromkeys(("mimo_v2_flash", "mimo_v2"), _elsewhere("hybrid:mimo_v2")),
+    **dict.fromkeys(("mamba", "falcon_mamba"), _elsewhere("ssm:mamba")),
+    "mamba2": _elsewhere("ssm:mamba2"),
+    "jamba": _elsewhere("ssm:jamba"),
+    "falcon_h1": _elsewhere("ssm:falcon_h1"),
+    "bamba": _elsewhere("ssm:bamba"),
+    "granitemoehybrid": _elsewhere("ssm:granitemoehybrid"),
+    "zamba2": _elsewhere("ssm:zamba2"),
+    "kimi_linear": _elsewhere("linear:kimi_linear"),
+    "minimax": _elsewhere("linear:minimax"),
+    **dict.fromkeys(("lfm2", "lfm2_moe"), _elsewhere("linear:lfm2")),
+    **dict.fromkeys(("t5", "mt5", "umt5"), _elsewhere(
+        "hybrid:encoder_decoder", ("num_decoder_layers", "num_layers"), ("num_heads",))),
+    **dict.fromkeys(("whisper", "bart", "mbart", "marian", "pegasus"), _elsewhere(
+        "hybrid:encoder_decoder", ("decoder_layers",), ("decoder_attention_heads",))),
     **dict.fromkeys(("gpt2", "gptj", "codegen"), gpt2),
     "gpt_bigcode": multi_query_flag,
     **dict.fromkeys(("falcon", "RefinedWeb", "RefinedWebModel"), falcon),
