@@ -205,3 +205,13 @@ def test_offline_hub_id_of_a_preset_uses_the_bundled_count(hub: HubContext) -> N
     data = fit_json("meta-llama/Llama-3.2-1B-Instruct", env=env, hub=hub)
     assert data["weights"]["source"] == "preset"
     assert data["weights"]["total_bytes"] == 2 * 1_235_814_400
+
+
+def test_a_fifo_safetensors_is_refused_not_read(tmp_path: Path) -> None:
+    import os
+
+    folder = model_folder(tmp_path, {})
+    os.mkfifo(folder / "model.safetensors")
+    result = run_kvcalc("fit", str(folder), "--gpu", "h100", "--gpus", "1", "--seq", "1k",
+                        timeout=20)  # fmt: skip
+    assert result.returncode == 1 and "not a regular file" in result.stderr
