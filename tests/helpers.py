@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,3 +36,33 @@ def run_kvcalc(
         timeout=timeout,
         check=False,
     )
+
+
+class PeakRss(threading.Thread):
+    """Samples a child's peak resident memory (VmHWM) every 10 ms while it runs.
+
+    VmHWM belongs to the process image: exec starts it afresh, where getrusage's ru_maxrss
+    keeps the high-water mark of the parent it was forked from (a test runner that has loaded
+    torch would make every child look 3 GB large). Samples are taken only once the child runs
+    a command line holding `marker`, i.e. after its exec."""
+
+    def __init__(self, pid: int, marker: bytes = b"kvcalc") -> None:
+        super().__init__(daemon=True)
+        self.pid, self.marker, self.peak = pid, marker, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                if self.marker in Path(f"/proc/{self.pid}/cmdline").read_bytes():
+                    for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak = max(self.peak, int(line.split()[1]) * 1024)
+            except (OSError, ValueError):
+                return
+            self.done.wait(0.01)
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        return self.peak

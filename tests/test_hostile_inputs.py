@@ -30,7 +30,7 @@ from kvcalc.errors import ConfigError, KvcalcError
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dialects.fields import MAX_COUNT
 from kvcalc.planning.estimation import estimate
-from tests.helpers import EMPTY_HF_HOME, ROOT, SHARED_CONFIGS
+from tests.helpers import EMPTY_HF_HOME, ROOT, SHARED_CONFIGS, PeakRss
 
 DEADLINE_SECONDS = 20.0  # any input, on the 2-core development machine under load
 MAX_RSS_BYTES = 500 * 1024**2
@@ -60,7 +60,7 @@ def run_process(
     *args: str, env: dict[str, str] | None = None, stdout: int | None = None,
     closed_stdout: bool = False,
 ) -> Run:  # fmt: skip
-    """`python -m kvcalc ARGS`, killed at the deadline; peak RSS from its own rusage."""
+    """`python -m kvcalc ARGS`, killed at the deadline; its peak RSS sampled (PeakRss)."""
     command = [sys.executable, "-m", "kvcalc", *args]
     if closed_stdout:  # as `kvcalc … >&-` in a shell
         command = ["sh", "-c", 'exec "$0" "$@" >&-', *command]
@@ -73,16 +73,20 @@ def run_process(
         )  # fmt: skip
         timer = threading.Timer(DEADLINE_SECONDS, process.kill)
         timer.start()
+        sampler = PeakRss(process.pid)
+        sampler.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            _, status, _ = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
+            peak = sampler.stop()
         process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
         stdout_text, stderr_text = (f.read().decode(errors="replace") for f in (out, err))
-    return Run(process.returncode, stdout_text, stderr_text, usage.ru_maxrss * 1024, seconds)
+    assert peak > 0, "the memory sampler never saw the process run"
+    return Run(process.returncode, stdout_text, stderr_text, peak, seconds)
 
 
 def run_main(*args: str) -> Run:
