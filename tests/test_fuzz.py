@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +42,6 @@ def load(index: int) -> dict[str, object]:
     return data
 
 
-pytestmark = pytest.mark.skipif(not CONFIGS, reason="shared configs not present")
 settings_ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
