@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 
 
-def shared_config(name: str) -> dict[str, object]:
+def fixture_config(name: str) -> dict[str, object]:
     """A verbatim config from tests/fixtures/configs."""
-    path = SHARED_CONFIGS / name
+    path = FIXTURE_CONFIGS / name
     data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 
 
-def shared_config_path(name: str) -> Path:
-    path = SHARED_CONFIGS / name
+def fixture_config_path(name: str) -> Path:
+    path = FIXTURE_CONFIGS / name
     if not path.exists():
         raise FileNotFoundError(path)
     return path

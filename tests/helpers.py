@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Real config.json files, copied into the repository with their origins (fixtures/configs/INDEX.md).
-SHARED_CONFIGS = ROOT / "tests" / "fixtures" / "configs"
+FIXTURE_CONFIGS = ROOT / "tests" / "fixtures" / "configs"
 # An empty HF cache, so that no test depends on what this machine has downloaded.
 EMPTY_HF_HOME = tempfile.mkdtemp(prefix="kvcalc-hf-home-")
 

@@ -15,7 +15,7 @@ from kvcalc.engines import Deployment
 from kvcalc.errors import ConfigError, UnsupportedConfigError
 from kvcalc.model.architecture import Attention, Compression, LayerGroup, LayerKind, MlaDims
 from kvcalc.model.dialects import read_architecture
-from tests.conftest import shared_config
+from tests.conftest import fixture_config
 
 FLASH = "deepseek-ai__DeepSeek-V4-Flash.json"
 MIB = 1 << 20
@@ -28,7 +28,7 @@ def write(tmp_path: Path, config: dict[str, object]) -> Path:
 
 
 def flash(tmp_path: Path, **changes: object) -> Path:
-    config = copy.deepcopy(shared_config(FLASH))
+    config = copy.deepcopy(fixture_config(FLASH))
     config.update(changes)
     return write(tmp_path, config)
 
@@ -38,7 +38,7 @@ def total(path: Path, engine: str, seq: int, dtype: str, **options: object) -> i
 
 
 def test_reads_compress_ratios_onto_the_layer_groups() -> None:
-    architecture = read_architecture(shared_config(FLASH))
+    architecture = read_architecture(fixture_config(FLASH))
     # 44 ratios: layers 0-1 sliding only, then CSA (4) and HCA (128) alternating, and a 44th
     # entry (0) for the MTP layer past num_hidden_layers 43, which the trunk does not cache.
     got = [(g.kind, g.count, g.window_tokens, g.compression) for g in architecture.groups]
@@ -57,7 +57,7 @@ def test_reads_compress_ratios_onto_the_layer_groups() -> None:
 
 
 def test_layer_types_and_compress_rates_as_transformers_saves_them(tmp_path: Path) -> None:
-    config = copy.deepcopy(shared_config(FLASH))
+    config = copy.deepcopy(fixture_config(FLASH))
     del config["compress_ratios"]
     config["num_hidden_layers"] = 4
     config["layer_types"] = ["sliding_attention", "compressed_sparse_attention",
@@ -80,7 +80,7 @@ def test_layer_types_and_compress_rates_as_transformers_saves_them(tmp_path: Pat
     ],
 )
 def test_contradictory_configs_are_refused(changes: dict[str, object], message: str) -> None:
-    config = {**shared_config(FLASH), **changes}
+    config = {**fixture_config(FLASH), **changes}
     with pytest.raises(ConfigError, match=message):
         read_architecture(config)
 

@@ -1,6 +1,6 @@
 """Every real config in tests/fixtures/configs reads as its published architecture, or is refused.
 
-Expected dimensions are the published ones (shared/configs/INDEX.md, model cards), not
+Expected dimensions are the published ones (tests/fixtures/configs/INDEX.md, model cards), not
 values computed by kvcalc.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from kvcalc.errors import ConfigError, UnsupportedConfigError
 from kvcalc.model.architecture import LayerKind
 from kvcalc.model.dialects import read_architecture
-from tests.conftest import shared_config
+from tests.conftest import fixture_config
 from tests.helpers import ROOT
 
 FULL, SLIDING, CHUNKED = LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED
@@ -134,21 +134,21 @@ EXPECTED = {
     ),
 }  # fmt: skip
 
-# file → words the refusal must contain (every shared config is read today)
+# file → words the refusal must contain (every fixture config is read today)
 REFUSED: dict[str, str] = {}
 
 
-def test_every_shared_config_is_listed() -> None:
-    from tests.helpers import SHARED_CONFIGS
+def test_every_fixture_config_is_listed() -> None:
+    from tests.helpers import FIXTURE_CONFIGS
 
-    files = {str(path.relative_to(SHARED_CONFIGS)) for path in SHARED_CONFIGS.rglob("*.json")}
+    files = {str(path.relative_to(FIXTURE_CONFIGS)) for path in FIXTURE_CONFIGS.rglob("*.json")}
     assert files == set(EXPECTED) | set(REFUSED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_reads_published_architecture(name: str) -> None:
     kind, groups = EXPECTED[name]
-    architecture = read_architecture(shared_config(name))
+    architecture = read_architecture(fixture_config(name))
     assert architecture.attention.kind.value == kind
     got = [
         (g.kind, g.count, g.attention and g.attention.num_kv_heads,
@@ -162,17 +162,17 @@ def test_reads_published_architecture(name: str) -> None:
 def test_refuses_unmodelled_layouts() -> None:
     for name, words in REFUSED.items():
         with pytest.raises(UnsupportedConfigError, match=words):
-            read_architecture(shared_config(name))
+            read_architecture(fixture_config(name))
 
 
 def test_recurrent_states_from_published_dims() -> None:
-    qwen = read_architecture(shared_config("Qwen__Qwen3-Next-80B-A3B-Thinking.json"))
+    qwen = read_architecture(fixture_config("Qwen__Qwen3-Next-80B-A3B-Thinking.json"))
     state = qwen.groups[1].state
     assert state is not None
     # conv over q, k (16 heads x 128 each) and v (32 heads x 128); state 32 x 128 x 128
     assert (state.conv_channels, state.conv_kernel) == (2 * 16 * 128 + 32 * 128, 4)
     assert state.recurrent_shape == (32, 128, 128)
-    nemotron = read_architecture(shared_config("nvidia__Nemotron-H-56B-Base-8K.json"))
+    nemotron = read_architecture(fixture_config("nvidia__Nemotron-H-56B-Base-8K.json"))
     mamba = nemotron.groups[1].state
     assert mamba is not None
     # Mamba2: 256 heads x 64 = 16,384 inner channels plus 2 x 8 groups x 256 state
@@ -180,19 +180,19 @@ def test_recurrent_states_from_published_dims() -> None:
 
 
 def test_indexer_keys_of_sparse_attention() -> None:
-    attention = read_architecture(shared_config("deepseek-ai__DeepSeek-V3.2.json")).attention
+    attention = read_architecture(fixture_config("deepseek-ai__DeepSeek-V3.2.json")).attention
     assert attention is not None and attention.mla is not None
     assert attention.elements_per_token == 512 + 64 + 128
 
 
 def test_mla_latent_is_rank_plus_rope() -> None:
-    attention = read_architecture(shared_config("deepseek-ai__DeepSeek-V3.json")).attention
+    attention = read_architecture(fixture_config("deepseek-ai__DeepSeek-V3.json")).attention
     assert attention is not None and attention.mla is not None
     assert attention.elements_per_token == 512 + 64
 
 
 def test_gemma3_class_defaults_equal_spelled_out_layer_types() -> None:
-    sparse = shared_config("google__gemma-3-27b-it.json")
+    sparse = fixture_config("google__gemma-3-27b-it.json")
     spelled = copy.deepcopy(sparse)
     text = spelled["text_config"]
     assert isinstance(text, dict)

@@ -15,7 +15,7 @@ import pytest
 from kvcalc import estimate
 from kvcalc.engines import Deployment
 from kvcalc.errors import UnsupportedConfigError
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 from tests.test_dialects import STATE_FAMILIES
 
 LLAMA = "meta-llama__Llama-3.1-8B-Instruct.json"
@@ -27,7 +27,7 @@ def total(
     config: str | Path, seq: int, batch: int = 1, dtype: str = "fp16",
     unified: bool | None = None,
 ) -> int:  # fmt: skip
-    path = config if isinstance(config, Path) else SHARED_CONFIGS / config
+    path = config if isinstance(config, Path) else FIXTURE_CONFIGS / config
     deployment = Deployment(kv_unified=unified)
     result = estimate(path, seq=seq, batch=batch, dtype=dtype, engine="llama.cpp",
                       deployment=deployment)  # fmt: skip
@@ -76,7 +76,7 @@ def test_families_llama_cpp_does_not_window_hold_every_cell(tmp_path: Path) -> N
     # Mistral 7B as v0.1 shipped it (sliding_window 4,096): the llama architecture sets no
     # swa_type, so every layer keeps all 16,384 cells: 32 x 2 x 2,048 B x 16,384.
     config = json.loads(
-        (SHARED_CONFIGS / "derived/mistralai__Mistral-7B-Instruct-v0.2.finetune-resave.json")
+        (FIXTURE_CONFIGS / "derived/mistralai__Mistral-7B-Instruct-v0.2.finetune-resave.json")
         .read_text()
     )  # fmt: skip
     config["sliding_window"] = 4096
@@ -109,7 +109,7 @@ def test_glm5_indexer_on_every_layer() -> None:
 def test_t5_caches_decoder_self_attention_only() -> None:
     # t5-small: 6 decoder layers, 8 heads x d_kv 64 -> rows of 512 f16: 6 x 2 x 1,024 B a cell,
     # 4,096 cells; cross-attention is recomputed from the encoder output (t5.cpp): 0 B.
-    config = SHARED_CONFIGS / "derived/google-t5__t5-small.resaved.json"
+    config = FIXTURE_CONFIGS / "derived/google-t5__t5-small.resaved.json"
     result = estimate(config, seq=4_096, dtype="fp16", engine="llama.cpp", enc_seq=512)
     assert result.total_bytes == 6 * 2 * 1_024 * 4_096
     assert [g.total_bytes for g in result.groups if g.group.kind.value == "cross"] == [0]
@@ -145,5 +145,5 @@ def test_what_llama_cpp_cannot_run_is_refused(config: str, message: str) -> None
 
 
 def test_assumptions_name_the_defaults() -> None:
-    result = estimate(SHARED_CONFIGS / LLAMA, seq=4_096, dtype="fp16", engine="llama.cpp")
+    result = estimate(FIXTURE_CONFIGS / LLAMA, seq=4_096, dtype="fp16", engine="llama.cpp")
     assert any("kv_unified off" in line for line in result.assumptions)

@@ -23,7 +23,7 @@ from kvcalc.engines import Deployment, capacity
 from kvcalc.engines.budget import default_util, estimate_reserve
 from kvcalc.errors import KvcalcError, UnsupportedConfigError
 from kvcalc.model.dtypes import BF16, FP8, CacheDtype
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 from tests.test_dialects import STATE_FAMILIES
 
 BUDGET = 60 * 2**30
@@ -38,7 +38,7 @@ BLACKWELL = Deployment(gpu_arch="blackwell")
 
 
 def sized(name: str, seq: int, **deployment: object) -> int:
-    path = SHARED_CONFIGS / name
+    path = FIXTURE_CONFIGS / name
     found = estimate(path, seq=seq, dtype="bf16", engine="sglang",
                      deployment=Deployment(**deployment))  # type: ignore[arg-type]  # fmt: skip
     return found.total_bytes
@@ -46,7 +46,7 @@ def sized(name: str, seq: int, **deployment: object) -> int:
 
 def pools(name: str, dtype: CacheDtype = BF16, deployment: Deployment | None = None,
           seq: int = 10_000):  # type: ignore[no-untyped-def]  # fmt: skip
-    architecture = load_model(SHARED_CONFIGS / name).architecture
+    architecture = load_model(FIXTURE_CONFIGS / name).architecture
     return capacity("sglang", architecture, dtype, BF16, deployment or Deployment(), BUDGET,
                     seq).pool  # fmt: skip
 
@@ -164,11 +164,11 @@ def test_default_mem_fraction_static(mib: int, expected: str) -> None:
 
 def test_mla_fraction_is_taken_as_reserve() -> None:
     # MLA reserves 1,536 MiB of prefill graphs instead of 464: 14,976 MiB, f = 0.816.
-    architecture = load_model(SHARED_CONFIGS / DEEPSEEK_V3).architecture
+    architecture = load_model(FIXTURE_CONFIGS / DEEPSEEK_V3).architecture
     gpu = 81_559 * 2**20
     found = estimate_reserve("sglang", architecture, Deployment(), gpu)
     assert found.total_bytes == -(-gpu * 83 // 100) - -(-gpu * 816 // 1000)
-    assert not estimate_reserve("sglang", load_model(SHARED_CONFIGS / LLAMA).architecture,
+    assert not estimate_reserve("sglang", load_model(FIXTURE_CONFIGS / LLAMA).architecture,
                                 Deployment(), gpu).parts  # fmt: skip
 
 
@@ -209,7 +209,7 @@ def test_pure_mamba_one_state_slot(tmp_path: Path) -> None:
 
 
 def test_every_fixture_config_sizes_or_names_what_sglang_cannot_run() -> None:
-    for path in sorted(SHARED_CONFIGS.rglob("*.json")):
+    for path in sorted(FIXTURE_CONFIGS.rglob("*.json")):
         try:
             found = estimate(path, seq=2048, batch=2, dtype="bf16", engine="sglang")
         except UnsupportedConfigError as error:

@@ -19,7 +19,7 @@ from kvcalc.errors import UnsupportedConfigError
 from kvcalc.model.architecture import Architecture
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import BF16, FP8
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 
 LLAMA = "meta-llama__Llama-3.1-8B-Instruct.json"
 GPT_OSS = "openai__gpt-oss-120b.json"
@@ -30,12 +30,12 @@ BUDGET = 60 * 1024**3
 
 
 def architecture(config: str) -> Architecture:
-    return read_architecture(json.loads((SHARED_CONFIGS / config).read_text()))
+    return read_architecture(json.loads((FIXTURE_CONFIGS / config).read_text()))
 
 
 def total(config: str, seq: int, batch: int = 1, **knobs: object) -> int:
     deployment = Deployment(**knobs)  # type: ignore[arg-type]
-    result = estimate(SHARED_CONFIGS / config, seq=seq, batch=batch, dtype="bf16",
+    result = estimate(FIXTURE_CONFIGS / config, seq=seq, batch=batch, dtype="bf16",
                       engine="trtllm", deployment=deployment)  # fmt: skip
     return result.total_bytes
 
@@ -85,7 +85,7 @@ def test_qwen3_next_gated_deltanet_slot() -> None:
 
 
 def test_mamba_slots_for_max_batch_size_are_noted() -> None:
-    result = estimate(SHARED_CONFIGS / NEMOTRON, seq=8_192, dtype="bf16", engine="trtllm")
+    result = estimate(FIXTURE_CONFIGS / NEMOTRON, seq=8_192, dtype="bf16", engine="trtllm")
     # 2,048 x 459,620,352 B = 876.66 GiB allocated at start-up.
     assert any("2,048 slots at start-up: 876.66 GiB" in note for note in result.notes)
 
@@ -148,10 +148,10 @@ def test_default_fraction_and_reserve() -> None:
 )
 def test_unmodelled_layouts_are_refused(config: str, message: str) -> None:
     with pytest.raises(UnsupportedConfigError, match=message):
-        estimate(SHARED_CONFIGS / config, seq=2_048, dtype="bf16", engine="trtllm", enc_seq=512)
+        estimate(FIXTURE_CONFIGS / config, seq=2_048, dtype="bf16", engine="trtllm", enc_seq=512)
 
 
 def test_assumptions_name_the_defaults() -> None:
-    result = estimate(SHARED_CONFIGS / GPT_OSS, seq=4_096, dtype="bf16", engine="trtllm")
+    result = estimate(FIXTURE_CONFIGS / GPT_OSS, seq=4_096, dtype="bf16", engine="trtllm")
     assert any("tokens_per_block 32" in line for line in result.assumptions)
     assert any("VSWA" in line for line in result.assumptions)

@@ -13,14 +13,14 @@ import pytest
 from kvcalc import estimate
 from kvcalc.engines import ENGINES
 from kvcalc.errors import KvcalcError, UnsupportedConfigError
-from tests.conftest import shared_config_path
-from tests.helpers import SHARED_CONFIGS, run_kvcalc
+from tests.conftest import fixture_config_path
+from tests.helpers import FIXTURE_CONFIGS, run_kvcalc
 
 QWEN3_NEXT = "Qwen__Qwen3-Next-80B-A3B-Thinking.json"
 
 
 def total(model: str, engine: str, seq: int, dtype: str = "bf16", **options: object) -> int:
-    path = str(shared_config_path(model)) if model.endswith(".json") else model
+    path = str(fixture_config_path(model)) if model.endswith(".json") else model
     return estimate(path, seq=seq, dtype=dtype, engine=engine, **options).total_bytes  # type: ignore[arg-type]
 
 
@@ -89,7 +89,7 @@ def test_vllm_without_prefix_caching_keeps_one_state_block() -> None:
     # id 12 x 544 x 2,048 B = 13,369,344 B; 19 attention blocks + 3 GDN groups x 1.
     from kvcalc.engines import Deployment
 
-    found = estimate(str(shared_config_path(QWEN3_NEXT)), seq=10_000, engine="vllm",
+    found = estimate(str(fixture_config_path(QWEN3_NEXT)), seq=10_000, engine="vllm",
                      deployment=Deployment(prefix_caching=False)).total_bytes  # fmt: skip
     assert found == 22 * 13_369_344 == 294_125_568
 
@@ -122,12 +122,12 @@ def test_engine_dtype_refusals(engine: str, dtype: str, message: str) -> None:
     assert message in result.stderr
 
 
-CONFIGS = sorted(SHARED_CONFIGS.rglob("*.json"))
+CONFIGS = sorted(FIXTURE_CONFIGS.rglob("*.json"))
 
 
 @pytest.mark.skipif(not CONFIGS, reason="shared configs not present")
 @pytest.mark.parametrize("engine", ENGINES)
-def test_every_shared_config_under_every_engine(engine: str) -> None:
+def test_every_fixture_config_under_every_engine(engine: str) -> None:
     """Each config estimates, or is refused with a message naming what is not modelled."""
     dtype = "fp16" if engine == "llama.cpp" else "bf16"
     for path in CONFIGS:
@@ -156,5 +156,5 @@ def test_inspect_names_the_keys() -> None:
     assert [(g["kind"], g["num_layers"]) for g in data["groups"]] == [("full", 10), ("sliding", 52)]
     keys = {row["key"] for row in data["read_from"]}
     assert "text_config.sliding_window" in keys
-    table = run_kvcalc("inspect", str(shared_config_path("nvidia__Nemotron-H-56B-Base-8K.json")))
+    table = run_kvcalc("inspect", str(fixture_config_path("nvidia__Nemotron-H-56B-Base-8K.json")))
     assert table.returncode == 0 and "hybrid_override_pattern" in table.stdout

@@ -12,9 +12,9 @@ from kvcalc.engines.kvbytes import Workload, cache_bytes
 from kvcalc.errors import KvcalcError
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import BF16
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 
-CONFIGS = sorted(SHARED_CONFIGS.rglob("*.json"))
+CONFIGS = sorted(FIXTURE_CONFIGS.rglob("*.json"))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False)
     | st.text(max_size=12),

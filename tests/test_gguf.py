@@ -20,7 +20,7 @@ from kvcalc.model.dialects.gguf import GgufArray
 from kvcalc.planning.estimation import load_model
 from kvcalc.sources.gguf import CHUNK_BYTES, parse_header, read_gguf_file
 from tests import hubserver
-from tests.helpers import SHARED_CONFIGS, run_kvcalc
+from tests.helpers import FIXTURE_CONFIGS, run_kvcalc
 from tests.hubserver import Fault, GeneratedFile, HubContext
 
 gguf = pytest.importorskip("gguf")
@@ -91,7 +91,7 @@ def write_gguf(
 
 
 def config_of(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((SHARED_CONFIGS / f"{name}.json").read_text())
+    data: dict[str, Any] = json.loads((FIXTURE_CONFIGS / f"{name}.json").read_text())
     return data
 
 
@@ -102,7 +102,7 @@ def test_gguf_estimates_the_same_bytes_as_its_config(
 ) -> None:
     gguf_file = write_gguf(tmp_path / "model.gguf", config_of(name), arch)
     for seq, batch in ((1000, 1), (5000, 3), (131072, 2)):
-        expected = kvcalc.estimate(SHARED_CONFIGS / f"{name}.json", seq=seq, batch=batch,
+        expected = kvcalc.estimate(FIXTURE_CONFIGS / f"{name}.json", seq=seq, batch=batch,
                                    engine=engine)  # fmt: skip
         found = kvcalc.estimate(gguf_file, seq=seq, batch=batch, engine=engine)
         assert found.total_bytes == expected.total_bytes, (seq, batch)
@@ -112,7 +112,7 @@ def test_gguf_estimates_the_same_bytes_as_its_config(
 @pytest.mark.parametrize(("name", "arch"), FIXTURES)
 def test_gguf_layer_groups_equal_the_config_reading(tmp_path: Path, name: str, arch: str) -> None:
     found = load_model(write_gguf(tmp_path / "m.gguf", config_of(name), arch)).architecture
-    expected = load_model(SHARED_CONFIGS / f"{name}.json").architecture
+    expected = load_model(FIXTURE_CONFIGS / f"{name}.json").architecture
     assert found.groups == expected.groups
     assert found.config_dtype == "float16"  # llama.cpp's default --cache-type-k/-v
     assert any(key.startswith(f"{arch}.") for _, key in found.provenance)
@@ -304,7 +304,7 @@ def test_hub_gguf_reads_only_its_header_with_a_range(hub: HubContext, tmp_path: 
     add_hub_gguf(hub, tmp_path)
     result = hub.kvcalc("estimate", f"{REPO}:model-Q4_K_M.gguf", "--seq", "32k", "-q")
     assert result.returncode == 0, result.stderr
-    expected = kvcalc.estimate(SHARED_CONFIGS / "openai__gpt-oss-120b.json", seq="32k")
+    expected = kvcalc.estimate(FIXTURE_CONFIGS / "openai__gpt-oss-120b.json", seq="32k")
     assert int(result.stdout) == expected.total_bytes
     (get,) = [r for r in hub.server.requests_for(filename="*.gguf") if r.method == "GET"]
     assert get.range == f"bytes=0-{64 * 1024 * 1024 - 1}" and get.body_bytes_sent < 32 * 1024**2

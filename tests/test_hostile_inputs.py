@@ -30,7 +30,7 @@ from kvcalc.errors import ConfigError, KvcalcError
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dialects.fields import MAX_COUNT
 from kvcalc.planning.estimation import estimate
-from tests.helpers import EMPTY_HF_HOME, ROOT, SHARED_CONFIGS, PeakRss
+from tests.helpers import EMPTY_HF_HOME, FIXTURE_CONFIGS, ROOT, PeakRss
 
 DEADLINE_SECONDS = 20.0  # any input, on the 2-core development machine under load
 MAX_RSS_BYTES = 500 * 1024**2
@@ -150,14 +150,14 @@ def hostile_dir() -> Iterator[Path]:
         (root / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
         (root / "digits.json").write_text('{"model_type": "llama", "num_hidden_layers": '
                                           + "9" * 5000 + "}")  # fmt: skip
-        gemma = json.loads((SHARED_CONFIGS / "google__gemma-2-9b-it.json").read_text())
+        gemma = json.loads((FIXTURE_CONFIGS / "google__gemma-2-9b-it.json").read_text())
         (root / "layers.json").write_text(json.dumps({**gemma, "num_hidden_layers": 10**12}))
         yield root
 
 
 # --- 1. counts in config.json ------------------------------------------------------------------
 
-CONFIGS = sorted(p for p in SHARED_CONFIGS.glob("*.json"))
+CONFIGS = sorted(p for p in FIXTURE_CONFIGS.glob("*.json"))
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "decoder_layers")
 
 
@@ -184,7 +184,7 @@ def test_absurd_layer_counts_are_refused_before_any_per_layer_list(
 
 
 def test_the_refusal_states_the_limit() -> None:
-    raw = json.loads((SHARED_CONFIGS / "google__gemma-2-9b-it.json").read_text())
+    raw = json.loads((FIXTURE_CONFIGS / "google__gemma-2-9b-it.json").read_text())
     with pytest.raises(ConfigError, match="over the 1,048,576 kvcalc accepts"):
         read_architecture({**raw, "num_hidden_layers": 10**12})
     with pytest.raises(ConfigError, match=r"must be an integer, got 8\.5"):

@@ -11,10 +11,10 @@ from kvcalc.errors import KvcalcError
 from kvcalc.planning.estimation import LoadedModel, load_model
 from kvcalc.planning.fit import EngineKnobs, fit
 from kvcalc.sources.presets import all_presets
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 
 MODELS = [preset.name for preset in all_presets()] + [
-    str(path) for path in sorted(SHARED_CONFIGS.rglob("*.json"))
+    str(path) for path in sorted(FIXTURE_CONFIGS.rglob("*.json"))
 ]
 
 

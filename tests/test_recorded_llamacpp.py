@@ -26,7 +26,7 @@ from kvcalc.engines.llamacpp import Context, cache_groups
 from kvcalc.model.architecture import Architecture, LayerKind
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import parse_dtype
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 
 RECORDED = Path(__file__).parent / "engines_recorded" / "llamacpp.json"
 DATA = json.loads(RECORDED.read_text(encoding="utf-8"))
@@ -35,7 +35,7 @@ MIB = 2**20
 
 def shrunk(case: dict[str, Any]) -> Architecture:
     """The config the recording shrank: the real widths, the recorded layer count."""
-    raw = json.loads((SHARED_CONFIGS / case["config"]).read_text(encoding="utf-8"))
+    raw = json.loads((FIXTURE_CONFIGS / case["config"]).read_text(encoding="utf-8"))
     config = copy.deepcopy(raw)
     target = config.get("text_config", config)
     hp = case["hparams"]

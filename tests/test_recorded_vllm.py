@@ -25,7 +25,7 @@ from kvcalc.engines import Deployment, capacity
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import parse_dtype
 from kvcalc.planning.estimation import model_dtype_of
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 
 RECORDED = Path(__file__).parent / "engines_recorded" / "vllm_cpu.json"
 DATA = json.loads(RECORDED.read_text(encoding="utf-8"))
@@ -38,7 +38,7 @@ NOT_MODELLED = {
 
 
 def _config(case: dict[str, Any]) -> dict[str, Any]:
-    raw: dict[str, Any] = json.loads((SHARED_CONFIGS / case["model_file"]).read_text())
+    raw: dict[str, Any] = json.loads((FIXTURE_CONFIGS / case["model_file"]).read_text())
     derivation = case.get("config_derivation") or ""
     if derivation.startswith("drop:"):
         raw.pop(derivation.removeprefix("drop:"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kvcalc.render.safe_text import add_secret, block, one_line, redact, table_value
-from tests.helpers import SHARED_CONFIGS, run_kvcalc
+from tests.helpers import FIXTURE_CONFIGS, run_kvcalc
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_table_values_show_markup_literally(value: str) -> None:
 
 # --- every table echoes names, paths and config strings literally ------------------------------
 
-LLAMA = SHARED_CONFIGS / "meta-llama__Meta-Llama-3.1-8B.json"
+LLAMA = FIXTURE_CONFIGS / "meta-llama__Meta-Llama-3.1-8B.json"
 # A model folder whose path is Rich markup: a style pair (two folders, `[red]x[` / `red]`) and
 # a closing tag with nothing to close, which made Rich raise MarkupError.
 MARKUP_PATHS = ["[red]x[/red]", "m[/]x"]

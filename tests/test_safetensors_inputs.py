@@ -12,10 +12,10 @@ import pytest
 
 import kvcalc
 from kvcalc.errors import ModelNotFoundError
-from tests.helpers import SHARED_CONFIGS, run_kvcalc
+from tests.helpers import FIXTURE_CONFIGS, run_kvcalc
 from tests.hubserver import build_safetensors
 
-LLAMA = SHARED_CONFIGS / "meta-llama__Llama-3.1-8B-Instruct.json"
+LLAMA = FIXTURE_CONFIGS / "meta-llama__Llama-3.1-8B-Instruct.json"
 TENSORS = {"model.embed_tokens.weight": ("BF16", [1000, 256])}
 
 

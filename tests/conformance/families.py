@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import SHARED_CONFIGS
+from tests.helpers import FIXTURE_CONFIGS
 
 Config = dict[str, Any]
 
@@ -44,7 +44,7 @@ class Family:
     #: False to build the config exactly as `load` gives it (when `derive` already made it small).
     shrink: bool = True
 
-    def load(self, configs_dir: Path = SHARED_CONFIGS) -> Config:
+    def load(self, configs_dir: Path = FIXTURE_CONFIGS) -> Config:
         """The config dict to measure (a fresh copy each call)."""
         if self.inline is not None:
             data: Config = copy.deepcopy(self.inline)
