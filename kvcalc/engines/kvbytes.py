@@ -106,7 +106,8 @@ def refuse_compressed(architecture: Architecture, engine: str, unmodelled: str) 
     layout for them kvcalc does not model; `unmodelled` names that layout."""
     if any(g.attention is not None and g.attention.shared_kv for g in architecture.groups):
         raise UnsupportedConfigError(
-            f"--engine {engine}: DeepSeek V4's {unmodelled} are not modelled; "
+            f"--engine {engine}: DeepSeek V4's {unmodelled} are not modelled for model_type "
+            f"{architecture.model_type!r}; "
             "--engine default, transformers and llama.cpp size it"
         )
 
