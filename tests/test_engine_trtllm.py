@@ -1,8 +1,16 @@
 """--engine trtllm against figures worked out by hand from TensorRT-LLM's PyTorch backend
-(docs/engines.md §5): `KVCacheManager::calculateMaxBlockRequirementsPerBeam` (blocks a request
-needs), `calculate_max_num_blocks_for_vswa` (equal shares per window), `KVCacheManager::
-allocatePools` (the start-up log) and `MambaCacheManager` (state slots). bf16, TP = 1,
-tokens_per_block 32 unless stated; budgets of 60 GiB = 64,424,509,440 B.
+(docs/engines.md §5), target release 1.2.1. That release's source could not be read (its PyPI
+artefact is a wheel stub); each rule was read in the stored NVIDIA/TensorRT-LLM versions on
+both sides of it (1.1-era and 2026 main) and holds in both:
+`KVCacheManager::calculateMaxBlockRequirementsPerBeam` (blocks a request needs),
+`KvCacheCreator._cal_max_memory` then `KVCacheManager.calculate_max_num_blocks` (one window:
+blocks = (budget // bytes a token) // B), `calculate_max_num_blocks_for_vswa` (equal shares
+per window), `KVCacheManager::allocatePools` (the start-up log), `KvCacheCreator.
+_create_kv_cache_manager` (MLA: one head of kv_lora_rank + qk_rope_head_dim, CacheType
+SELFKONLY) and `MambaCacheManager` (conv (conv_dim, d_conv - 1) in the model dtype, SSM
+(heads, head_dim, d_state) in mamba_ssm_cache_dtype, "auto" the model dtype, max_batch_size
+slots). bf16, TP = 1, tokens_per_block 32 (`KvCacheConfig` default) unless stated; budgets
+of 60 GiB = 64,424,509,440 B.
 """
 
 from __future__ import annotations
@@ -151,7 +159,21 @@ def test_unmodelled_layouts_are_refused(config: str, message: str) -> None:
         estimate(FIXTURE_CONFIGS / config, seq=2_048, dtype="bf16", engine="trtllm", enc_seq=512)
 
 
+def test_fp8_cache_is_one_byte_an_element() -> None:
+    """FP8 KV (`DataType.FP8`, chosen when the checkpoint quantises the KV cache): Llama-3.1-8B
+    2 x 32 x 8 x 128 x 1 B = 65,536 B a token; cdiv(10,000, 32) = 313 blocks."""
+    result = estimate(FIXTURE_CONFIGS / LLAMA, seq=10_000, dtype="fp8", engine="trtllm")
+    assert result.total_bytes == 313 * 32 * 65_536
+
+
+def test_deepseek_v4_is_refused_for_1_2_1() -> None:
+    """TensorRT-LLM 1.2.1 has no DeepSeek V4 model: support was on the feat/deepseek_v4 branch
+    in late April 2026 (NVIDIA/TensorRT-LLM PR #13434) and ships in 1.3.0 release candidates."""
+    with pytest.raises(UnsupportedConfigError, match=r"TensorRT-LLM 1\.2\.1 has no DeepSeek V4"):
+        total("deepseek-ai__DeepSeek-V4-Flash.json", 4_096)
+
+
 def test_assumptions_name_the_defaults() -> None:
     result = estimate(FIXTURE_CONFIGS / GPT_OSS, seq=4_096, dtype="bf16", engine="trtllm")
     assert any("tokens_per_block 32" in line for line in result.assumptions)
-    assert any("VSWA" in line for line in result.assumptions)
+    assert any("VSWA" in line and "max_seq_len" in line for line in result.assumptions)

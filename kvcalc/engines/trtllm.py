@@ -1,10 +1,13 @@
 """TensorRT-LLM (PyTorch backend): paged KV blocks of tokens_per_block, one block pool per
 attention window, and Mamba state slots (docs/engines.md §5).
 
-Read from the NVIDIA/TensorRT-LLM sources in the search index (1.1 to 2026 main):
-`tensorrt_llm/_torch/pyexecutor/resource_manager.py` (KVCacheManager,
-`calculate_max_num_blocks_for_vswa`), `_util.py` (KvCacheCreator), `mamba_cache_manager.py`,
-`llmapi/llm_args.py` (KvCacheConfig) and `cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp`.
+Target release 1.2.1 (the tensorrt-llm version on PyPI). Its source could not be read: the
+PyPI artefact is a 10 kB wheel stub that downloads from NVIDIA's own index, and the
+repository snapshot is 2.5 GB. Each rule below was read in the stored NVIDIA/TensorRT-LLM
+versions on both sides of 1.2.1 (1.1-era `_torch/pyexecutor/_util.py` `KvCacheCreator`,
+`mamba_cache_manager.py` `MambaCacheManager`; 2026 main `resource_manager.py`
+`KVCacheManager.calculate_max_num_blocks_for_vswa`, `mapping.py` `Mapping.pp_layers`,
+`llmapi/llm_args.py` `KvCacheConfig`) and kept only where both agree.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ GIB = 1 << 30
 
 
 # free_gpu_memory_fraction is a share of the memory left after the weights and the warm-up
-# peak, not of the GPU (`KvCacheCreator` / `calculate_max_num_blocks` in the PyTorch backend).
+# peak, not of the GPU: `KvCacheCreator._cal_max_memory` takes
+# int((total - peak + estimation KV) x fraction).
 FRACTION_OF_FREE = True
+
 
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
@@ -79,12 +84,15 @@ def _has_indexer(architecture: Architecture) -> bool:
 
 def _refuse(architecture: Architecture) -> None:
     model_type = architecture.model_type
-    refuse_compressed(architecture, "trtllm", "compressed-attention caches (no DeepSeek V4 "
-                      "cache manager in the TensorRT-LLM sources read)")
+    refuse_compressed(
+        architecture,
+        "trtllm",
+        "compressed-attention caches (TensorRT-LLM 1.2.1 has no DeepSeek V4 model)",
+    )
     if any(g.kind is LayerKind.CROSS for g in architecture.groups):
         raise UnsupportedConfigError(
             f"--engine trtllm: the encoder-decoder cache of model_type {model_type!r} is not "
-            "modelled"
+            "modelled (the PyTorch backend's KvCacheCreator builds self-attention caches only)"
         )
     if any(g.state is not None for g in architecture.groups) and model_type not in MAMBA_FAMILIES:
         raise UnsupportedConfigError(
@@ -116,8 +124,8 @@ def assumptions(architecture: Architecture, deployment: Deployment) -> tuple[str
         found.append(f"tokens_per_block {block_size(architecture, deployment)} (the default)")
     if any(_window(g) for g in architecture.groups):
         found.append("sliding layers in their own window pool (VSWA), as when "
-                     "kv_cache_config.max_attention_window lists the config's windows; without "
-                     "it TensorRT-LLM 1.0-1.1 allocates every layer full")  # fmt: skip
+                     "kv_cache_config.max_attention_window lists the config's windows; left "
+                     "unset (the default) TensorRT-LLM gives every layer max_seq_len")  # fmt: skip
     if any(g.kind is LayerKind.CHUNKED for g in architecture.groups):
         found.append("chunked-attention layers allocated as full (no chunk pool)")
     if _has_indexer(architecture):
