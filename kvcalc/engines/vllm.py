@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from kvcalc.engines import Deployment, EngineResult, require_dtype
+from kvcalc.engines import Deployment, EngineResult, require_dtype, vllm_dsv4
 from kvcalc.engines.budget import Reserve, generic_reserve
 from kvcalc.engines.kvbytes import (
     GroupBytes,
@@ -286,6 +286,8 @@ def allocate(
     deployment: Deployment,
 ) -> EngineResult:  # fmt: skip
     """Per request: blocks held in each group x the bytes of one block id."""
+    if vllm_dsv4.applies(architecture):  # DeepSeek V4's packed groups (docs §1.13)
+        return vllm_dsv4.allocate(architecture, workload, dtype, model, deployment)
     layout = plan(architecture, dtype, model, deployment)
     groups = []
     for bucket in layout.buckets:
@@ -337,6 +339,8 @@ def capacity(
     """num_blocks = budget // bytes per block id; "Maximum concurrency" = num_blocks / the
     blocks a request may need at max_model_len; "GPU KV cache size" = int(that x M) tokens
     (`kv_cache_utils.py` `get_max_concurrency_for_kv_cache_config`, `get_kv_cache_capacity`)."""
+    if vllm_dsv4.applies(architecture):
+        return vllm_dsv4.capacity(architecture, dtype, model, deployment, budget_bytes, seq_len)
     layout = plan(architecture, dtype, model, deployment)
     blocks = max(0, budget_bytes) // layout.bytes_per_block
     per_request = sum(
