@@ -10,7 +10,8 @@ Regenerate with tests/engines_recorded/record_vllm.py (README there); this test 
 Rules proven (docs/engines.md §1): page sizes, uniform and hybrid KV-cache groups with their
 padding slots, hybrid block alignment to the Mamba page, num_blocks = budget // block-id
 bytes, each spec's worst case (full, sliding with the in-flight tokens, MLA, Mamba with and
-without prefix caching), concurrency and tokens, and the admission check.
+without prefix caching), concurrency and tokens, the admission check, and the SSM-state dtype
+override (Qwen3-Next with --mamba-ssm-cache-dtype float32: block 1152, page 2,359,296).
 """
 
 from __future__ import annotations
@@ -30,11 +31,9 @@ from tests.helpers import FIXTURE_CONFIGS
 RECORDED = Path(__file__).parent / "engines_recorded" / "vllm_cpu.json"
 DATA = json.loads(RECORDED.read_text(encoding="utf-8"))
 
-# Variants whose settings kvcalc has no option for; each is named with the reason.
-NOT_MODELLED = {
-    # --mamba-ssm-cache-dtype float32 (an engine flag kvcalc does not take).
-    "qwen3-next-80b-a3b-thinking-ssm-fp32": "mamba_ssm_cache_dtype override",
-}
+# vLLM engine arguments a case sets, as kvcalc's Deployment fields: qwen3-next-80b-a3b-thinking-
+# ssm-fp32 runs with --mamba-ssm-cache-dtype float32 (kvcalc's --mamba-ssm-dtype fp32).
+ENGINE_ARGS = {"mamba_cache_dtype": "mamba_dtype", "mamba_ssm_cache_dtype": "mamba_ssm_dtype"}
 
 
 def _config(case: dict[str, Any]) -> dict[str, Any]:
@@ -48,8 +47,6 @@ def _config(case: dict[str, Any]) -> dict[str, Any]:
 def _budgets() -> list[Any]:
     found = []
     for case in DATA["cases"]:
-        if case["name"] in NOT_MODELLED:
-            continue
         for index, variant in enumerate(case["variants"]):
             for budget in variant.get("budgets", []):
                 name = f"{case['name']}-{index}-{budget['kv_cache_memory_bytes']}"
@@ -72,6 +69,8 @@ def test_kvcalc_equals_vllms_planner(
         prefix_caching=options["enable_prefix_caching"],
         max_num_batched_tokens=options["max_num_batched_tokens"],
         max_num_seqs=options["max_num_seqs"],
+        **{ENGINE_ARGS[key]: parse_dtype(value).name
+           for key, value in options["engine_args"].items()},
     )  # fmt: skip
     found = capacity("vllm", architecture, dtype, model, deployment,
                      budget["kv_cache_memory_bytes"], options["max_model_len"])  # fmt: skip
@@ -93,5 +92,6 @@ def test_kvcalc_equals_vllms_planner(
 def test_the_recording_covers_full_sliding_mla_and_hybrid_layers() -> None:
     names = {case["name"] for case in DATA["cases"]}
     assert {"llama-3.1-8b", "gemma-3-27b-it-text", "gpt-oss-120b-bf16", "deepseek-v2-lite",
-            "qwen3-next-80b-a3b-thinking", "nemotron-h-56b-base-8k"} <= names  # fmt: skip
+            "qwen3-next-80b-a3b-thinking", "qwen3-next-80b-a3b-thinking-ssm-fp32",
+            "nemotron-h-56b-base-8k"} <= names  # fmt: skip
     assert len(BUDGETS) >= 150

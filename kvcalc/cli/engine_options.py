@@ -42,13 +42,35 @@ MambaStrategyOpt = Annotated[
     typer.Option("--mamba-strategy", help="SGLang's Mamba radix strategy: extra_buffer or "
                  "no_buffer (default: SGLang's resolution).", show_default=False),
 ]  # fmt: skip
+MambaDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--mamba-dtype", help="vLLM's --mamba-cache-dtype: the Mamba conv state's "
+                 "dtype, auto, fp32, fp16 or bf16 (default auto: the model's).",
+                 show_default=False),
+]  # fmt: skip
+MambaSsmDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--mamba-ssm-dtype", help="vLLM's --mamba-ssm-cache-dtype, SGLang's "
+                 "--mamba-ssm-dtype: the SSM state's dtype, auto, fp32, fp16 or bf16 (default "
+                 "auto: as the config and the engine decide).", show_default=False),
+]  # fmt: skip
+
+
+def mamba_dtype_name(name: str | None) -> str | None:
+    """fp32, fp16 or bf16 for a state dtype option (torch names too); None for auto."""
+    from kvcalc.model.dtypes import parse_dtype
+
+    if name is None or name.strip().lower() == "auto":
+        return None
+    return parse_dtype(name).name
 
 
 def deployment(
     block_size: int | None = None, gpu_arch: str | None = None,
     prefix_caching: bool | None = None, max_num_batched_tokens: int | None = None,
     max_num_seqs: int | None = None, kv_unified: bool | None = None,
-    mamba_strategy: str | None = None,
+    mamba_strategy: str | None = None, mamba_dtype: str | None = None,
+    mamba_ssm_dtype: str | None = None,
 ) -> Deployment:  # fmt: skip
     """The knobs as one Deployment on one GPU (fit fills in the GPU and the parallelism)."""
     from kvcalc.engines.deployment import Deployment
@@ -59,4 +81,6 @@ def deployment(
         block_size=block_size, gpu_arch=arch, prefix_caching=prefix_caching,
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         kv_unified=kv_unified, mamba_strategy=strategy,
+        mamba_dtype=mamba_dtype_name(mamba_dtype),
+        mamba_ssm_dtype=mamba_dtype_name(mamba_ssm_dtype),
     )  # fmt: skip

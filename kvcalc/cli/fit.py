@@ -9,10 +9,13 @@ import typer
 from kvcalc.cli.engine_options import (
     GpuArchOpt,
     KvUnifiedOpt,
+    MambaDtypeOpt,
+    MambaSsmDtypeOpt,
     MambaStrategyOpt,
     MaxBatchedTokensOpt,
     MaxSeqsOpt,
     PrefixCachingOpt,
+    mamba_dtype_name,
 )
 from kvcalc.cli.messages import say_note
 from kvcalc.cli.options import (
@@ -111,6 +114,8 @@ def fit(
     max_num_seqs: MaxSeqsOpt = None,
     kv_unified: KvUnifiedOpt = None,
     mamba_strategy: MambaStrategyOpt = None,
+    mamba_dtype: MambaDtypeOpt = None,
+    mamba_ssm_dtype: MambaSsmDtypeOpt = None,
     kv_cache_memory: Annotated[
         str | None,
         typer.Option(
@@ -182,7 +187,9 @@ def fit(
 
     knobs = EngineKnobs(engine, block_size, gpu_arch.strip().lower() if gpu_arch else None,
                         prefix_caching, max_num_batched_tokens, max_num_seqs, kv_unified,
-                        mamba_strategy.strip().lower() if mamba_strategy else None)  # fmt: skip
+                        mamba_strategy.strip().lower() if mamba_strategy else None,
+                        mamba_dtype_name(mamba_dtype),
+                        mamba_dtype_name(mamba_ssm_dtype))  # fmt: skip
     hub = HubOptions(revision, token, timeout)
     common: dict[str, object] = {
         "gpus": gpus, "tp": tp, "pp": pp, "seq": seq, "batch": batch, "dtype": dtype,

@@ -14,6 +14,8 @@ from kvcalc import __version__
 from kvcalc.cli.engine_options import (
     GpuArchOpt,
     KvUnifiedOpt,
+    MambaDtypeOpt,
+    MambaSsmDtypeOpt,
     MambaStrategyOpt,
     MaxBatchedTokensOpt,
     MaxSeqsOpt,
@@ -78,6 +80,8 @@ def estimate(
     max_num_seqs: MaxSeqsOpt = None,
     kv_unified: KvUnifiedOpt = None,
     mamba_strategy: MambaStrategyOpt = None,
+    mamba_dtype: MambaDtypeOpt = None,
+    mamba_ssm_dtype: MambaSsmDtypeOpt = None,
     draft: Annotated[
         str | None,
         typer.Option("--draft", help="Draft model for speculative decoding.", show_default=False),
@@ -106,7 +110,7 @@ def estimate(
         _speculative(model, draft, spec_tokens, seq, batch, dtype, engine, hub, as_json, quiet)
         return
     knobs = deployment(None, gpu_arch, prefix_caching, max_num_batched_tokens, max_num_seqs,
-                       kv_unified, mamba_strategy)  # fmt: skip
+                       kv_unified, mamba_strategy, mamba_dtype, mamba_ssm_dtype)  # fmt: skip
     result = run_estimate(
         model, seq=seq, batch=batch, dtype=dtype, engine=engine, enc_seq=enc_seq,
         block_size=block_size, hub=hub, deployment=knobs,

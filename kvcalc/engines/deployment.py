@@ -8,6 +8,7 @@ from kvcalc.errors import InputError
 
 GPU_ARCHS = ("ampere", "ada", "hopper", "blackwell", "cpu")
 DEFAULT_GPU_ARCH = "hopper"
+MAMBA_DTYPES = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Deployment:
     max_num_seqs: int | None = None
     kv_unified: bool | None = None
     mamba_strategy: str | None = None  # SGLang: extra_buffer | no_buffer
+    # Mamba state dtypes, fp32 | fp16 | bf16 (None: auto). vLLM's --mamba-cache-dtype (conv
+    # state) and --mamba-ssm-cache-dtype (SSM state); SGLang's --mamba-ssm-dtype.
+    mamba_dtype: str | None = None
+    mamba_ssm_dtype: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp"):
@@ -45,6 +50,10 @@ class Deployment:
             raise InputError(
                 f"--mamba-strategy {self.mamba_strategy!r} is not extra_buffer or no_buffer"
             )
+        for name in ("mamba_dtype", "mamba_ssm_dtype"):
+            if getattr(self, name) not in (None, *MAMBA_DTYPES):
+                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)!r} is not "
+                                 f"auto or one of {', '.join(MAMBA_DTYPES)}")  # fmt: skip
         if self.gpu_arch is not None and self.gpu_arch not in GPU_ARCHS:
             raise InputError(f"--gpu-arch {self.gpu_arch!r} is not one of {', '.join(GPU_ARCHS)}")
 

@@ -17,7 +17,7 @@ from kvcalc.engines.kvbytes import GroupBytes, Workload, refuse_compressed, stat
 from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
-from kvcalc.model.dtypes import BF16, FP32, CacheDtype
+from kvcalc.model.dtypes import BF16, FP16, FP32, CacheDtype, parse_dtype
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -46,6 +46,11 @@ NOT_IN_SGLANG = {
     "jamba": "Jamba", "zamba2": "Zamba2", "bamba": "Bamba", "minimax": "MiniMax-Text-01 "
     "(lightning attention)", "t5": "T5", "bart": "BART", "mbart": "mBART",
 }  # fmt: skip
+# configs/<family>.py whose mamba2_cache_params pass the config to mamba2_state_dtype, which
+# then reads its mamba_ssm_dtype (Qwen3.5's text configs subclass Qwen3NextConfig).
+CONFIG_SSM_DTYPE = frozenset({"nemotron_h", "qwen3_next", "qwen3_5", "qwen3_5_moe",
+                              "qwen3_5_text", "qwen3_5_moe_text", "falcon_h1"})  # fmt: skip
+SSM_DTYPE_NAMES = {"float32": FP32, "bfloat16": BF16, "float16": FP16}
 TORCH_DTYPES = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp8": "torch.float8_e4m3fn"}
 
 
@@ -65,6 +70,7 @@ class Settings:
     mamba: str | None  # extra_buffer | no_buffer | none (pure SSM); None: no state pool
     hybrid_swa: bool
     assumptions: tuple[str, ...]
+    ssm: CacheDtype = FP32  # the Mamba pool's SSM (temporal) state
 
     @property
     def state_slots(self) -> int:
@@ -165,6 +171,19 @@ def _default_page(architecture: Architecture, arch: str, mamba: str | None) -> t
     return 1, f"{backend}, page 1"
 
 
+def ssm_dtype(architecture: Architecture, deployment: Deployment) -> tuple[CacheDtype, str]:
+    """`mamba2_state_dtype` (`configs/mamba_utils.py` L47-107): --mamba-ssm-dtype (which sets
+    SGLANG_MAMBA_SSM_DTYPE, `arg_groups/serving_hook.py` L439-440), else the config's
+    mamba_ssm_dtype where the family's config passes itself, else float32; a name outside
+    float32 / bfloat16 / float16 ("auto" too) falls back to float32 with a warning."""
+    if deployment.mamba_ssm_dtype:
+        return parse_dtype(deployment.mamba_ssm_dtype), "--mamba-ssm-dtype"
+    named = architecture.mamba_ssm_dtype
+    if architecture.model_type in CONFIG_SSM_DTYPE and named in SSM_DTYPE_NAMES:
+        return SSM_DTYPE_NAMES[named], "the config's mamba_ssm_dtype"
+    return FP32, "SGLang's default"
+
+
 def settings(architecture: Architecture, deployment: Deployment) -> Settings:
     """Page size, Mamba strategy and pools as SGLang 0.5.23 resolves them."""
     arch = deployment.arch
@@ -184,12 +203,19 @@ def settings(architecture: Architecture, deployment: Deployment) -> Settings:
         notes.append(f"sliding layers in their own pool, swa_full_tokens_ratio {SWA_RATIO}")
     elif windowed:
         notes.append("sliding layers sized as full (SGLang has no separate pool for this model)")
+    ssm, why_ssm = ssm_dtype(architecture, deployment)
     if mamba is not None:
-        notes.append("Mamba conv state bf16, SSM state fp32 (SGLang's defaults)")
+        if deployment.mamba_dtype:
+            raise InputError(
+                "--engine sglang takes no conv-state dtype (--mamba-dtype): SGLang "
+                "sets it with SGLANG_MAMBA_CONV_DTYPE, bf16 by default"
+            )
+        notes.append(f"Mamba conv state bf16 (SGLang's default), SSM state {ssm.name} "
+                     f"({why_ssm})")  # fmt: skip
     if architecture.model_type == "whisper":
         notes.append("Whisper: encoder layers taken as many as the decoder layers (every "
                      "OpenAI size but large-v3-turbo)")  # fmt: skip
-    return Settings(page, mamba, hybrid, tuple(notes))
+    return Settings(page, mamba, hybrid, tuple(notes), ssm)
 
 
 def indexer_bytes(index_head_dim: int) -> int:
@@ -215,10 +241,10 @@ def layer_bytes(group: LayerGroup, dtype: CacheDtype, arch: str) -> int:
     return row + indexer_bytes(mla.indexer_dim)
 
 
-def state_slot_bytes(state: RecurrentState) -> int:
+def state_slot_bytes(state: RecurrentState, ssm: CacheDtype = FP32) -> int:
     """One layer's state in one Mamba-pool slot (`configs/mamba_utils.py`): conv (kernel - 1)
-    taps in bf16, the temporal state in fp32 (`mamba2_state_dtype` defaults)."""
-    return state_bytes(state, state.conv_kernel - 1, BF16, FP32)
+    taps in bf16, the temporal state in `ssm` (`mamba2_state_dtype`: fp32 by default)."""
+    return state_bytes(state, state.conv_kernel - 1, BF16, ssm)
 
 
 def swa_window(architecture: Architecture, group: LayerGroup) -> int:
@@ -283,7 +309,7 @@ def allocate(
         if group.kind is LayerKind.NONE:
             groups.append(GroupBytes(group, 0, 0, 0, "no cache"))
         elif group.state is not None:
-            per_layer = state_slot_bytes(group.state)
+            per_layer = state_slot_bytes(group.state, cfg.ssm)
             slots = cfg.state_slots
             detail = f"{slots} Mamba-pool slot(s) ({cfg.mamba})"
             total = workload.batch * slots * group.count * per_layer
@@ -397,7 +423,7 @@ def capacity(
     by_pool: list[int] = []  # requests of seq_len each pool holds while decoding
     states = [g for g in architecture.groups if g.state is not None]
     if states:
-        per_req = sum(g.count * state_slot_bytes(g.state) for g in states if g.state)
+        per_req = sum(g.count * state_slot_bytes(g.state, cfg.ssm) for g in states if g.state)
         size, available = mamba_pool(available, per_req)
         conv = sum(g.count * BF16.bytes_for((g.state.conv_kernel - 1) * g.state.conv_channels)
                    for g in states if g.state)  # fmt: skip

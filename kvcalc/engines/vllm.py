@@ -23,7 +23,7 @@ from kvcalc.engines.kvbytes import (
 from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
-from kvcalc.model.dtypes import FP32, CacheDtype
+from kvcalc.model.dtypes import FP32, CacheDtype, parse_dtype
 
 DEFAULT_BLOCK = 16  # CacheConfig.DEFAULT_BLOCK_SIZE
 CPU_BLOCK = 128  # platforms/cpu.py update_block_size_for_backend
@@ -149,11 +149,47 @@ def settings(architecture: Architecture, dtype: CacheDtype, deployment: Deployme
     return Settings(block, not cpu, prefix, tokens, seqs, tuple(notes))
 
 
-def _state_page(state: RecurrentState, architecture: Architecture, model: CacheDtype) -> int:
-    """Mamba page: conv (kernel - 1) x channels and the temporal state, in the model dtype
-    (Nemotron-H and Kimi Linear keep the SSM state in float32)."""
-    ssm = FP32 if "vllm-ssm-fp32" in architecture.quirks else model
-    return state_bytes(state, state.conv_kernel - 1, model, ssm)
+def _config_ssm_dtype(architecture: Architecture) -> tuple[str | None, str]:
+    """The SSM dtype a family's config decides when --mamba-ssm-cache-dtype is auto
+    (`models/config.py`): Nemotron-H its mamba_ssm_cache_dtype, else float32
+    (`NemotronHForCausalLMConfig`, L812-832); Qwen3.5 its mamba_ssm_dtype (L955-970)."""
+    if architecture.model_type == "nemotron_h":
+        if architecture.mamba_ssm_cache_dtype is None:
+            return "float32", "Nemotron-H's default"
+        return architecture.mamba_ssm_cache_dtype, "the config's mamba_ssm_cache_dtype"
+    if architecture.model_type.startswith("qwen3_5") and architecture.mamba_ssm_dtype:
+        return architecture.mamba_ssm_dtype, "the config's mamba_ssm_dtype"
+    return None, ""
+
+
+def state_dtypes(
+    architecture: Architecture, model: CacheDtype, deployment: Deployment
+) -> tuple[CacheDtype, CacheDtype, str]:
+    """Conv and SSM state dtypes (`MambaStateDtypeCalculator`, `mamba_utils.py` L53-150): the
+    conv state in --mamba-cache-dtype (auto: the model dtype); the SSM state in
+    --mamba-ssm-cache-dtype, else as the config decides, else as the conv state. Kimi
+    Linear's KDA state is float32 whatever is asked (`KimiGatedDeltaNetAttention.
+    get_state_dtype` passes no SSM dtype to `kda_state_dtype`)."""
+    conv = parse_dtype(deployment.mamba_dtype) if deployment.mamba_dtype else model
+    conv_why = "--mamba-dtype" if deployment.mamba_dtype else "mamba_cache_dtype auto"
+    if architecture.model_type == "kimi_linear":
+        ssm, why = FP32, "Kimi Linear's KDA state, always"
+    elif deployment.mamba_ssm_dtype:
+        ssm, why = parse_dtype(deployment.mamba_ssm_dtype), "--mamba-ssm-dtype"
+    else:
+        named, why = _config_ssm_dtype(architecture)
+        if named in (None, "auto"):
+            ssm, why = conv, "mamba_ssm_cache_dtype auto: as the conv state"
+        else:
+            ssm = parse_dtype(named)
+    note = f"Mamba conv state {conv.name} ({conv_why}), SSM state {ssm.name} ({why})"
+    return conv, ssm, note
+
+
+def _state_page(state: RecurrentState, conv: CacheDtype, ssm: CacheDtype) -> int:
+    """Mamba page: conv (kernel - 1) x channels and the temporal state; a linear-attention
+    state with no conv (`linear_attention_state_dtype`) takes the conv dtype."""
+    return state_bytes(state, state.conv_kernel - 1, conv, ssm if state.conv_channels else conv)
 
 
 def _checkpoint_blocks(architecture: Architecture, state: RecurrentState, arch: str) -> int:
@@ -235,8 +271,11 @@ def plan(
     states = [g for g in cached if g.state is not None]
     if not states and len({g.kind for g in cached}) == 1:
         return _uniform(cached, pages, block, cfg)
-    mamba_page = max((_state_page(g.state, architecture, model) for g in states
+    conv, ssm, dtypes_note = state_dtypes(architecture, model, deployment)
+    mamba_page = max((_state_page(g.state, conv, ssm) for g in states
                       if g.state is not None), default=0)  # fmt: skip
+    if states:
+        cfg = replace(cfg, assumptions=(*cfg.assumptions, dtypes_note))
     if states and pages:
         block = _align_hybrid_block(architecture, block, max(pages.values()), mamba_page,
                                     cfg.prefix_caching, deployment.arch)  # fmt: skip

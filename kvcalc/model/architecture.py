@@ -253,6 +253,11 @@ class Architecture:
     # Decoder layers, where groups overlap: a Falcon-H1 or Zamba2 layer holds attention keys
     # and a state, so it counts in two groups. None: the groups' counts add up to the layers.
     layer_count: int | None = None
+    # The SSM-state dtype the config names ("auto", "float32", "float16" or "bfloat16"), under
+    # each key an engine reads: `mamba_ssm_cache_dtype` (vLLM, Nemotron-H) and `mamba_ssm_dtype`
+    # (vLLM, Qwen3.5; SGLang). None: the config does not say.
+    mamba_ssm_cache_dtype: str | None = None
+    mamba_ssm_dtype: str | None = None
     # Engine-specific behaviours of this family, e.g. "transformers-repeats-kv" (Falcon's
     # new architecture caches K/V broadcast to every query head in transformers).
     quirks: frozenset[str] = frozenset()

@@ -332,6 +332,8 @@ class EngineKnobs:
     max_num_seqs: int | None = None
     kv_unified: bool | None = None
     mamba_strategy: str | None = None
+    mamba_dtype: str | None = None
+    mamba_ssm_dtype: str | None = None
 
 
 def fit(
@@ -383,7 +385,8 @@ def fit(
         gpu_name=device.label, gpu_memory_bytes=device.memory_bytes,
         prefix_caching=knobs.prefix_caching, max_num_batched_tokens=knobs.max_num_batched_tokens,
         max_num_seqs=knobs.max_num_seqs, kv_unified=knobs.kv_unified,
-        mamba_strategy=knobs.mamba_strategy,
+        mamba_strategy=knobs.mamba_strategy, mamba_dtype=knobs.mamba_dtype,
+        mamba_ssm_dtype=knobs.mamba_ssm_dtype,
     )  # fmt: skip
     plan_draft, draft_notes = _draft(draft, spec_tokens, dtype, weights_dtype, hub)
     plan = Workplan(

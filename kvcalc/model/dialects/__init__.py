@@ -71,6 +71,8 @@ def read_architecture(raw: object) -> Architecture:
             naive=_naive_dims(cfg, groups),
             encoder_tokens=_encoder_tokens(cfg),
             layer_count=num_layers(cfg) if cfg.model_type in _OVERLAPPING_GROUPS else None,
+            mamba_ssm_cache_dtype=_ssm_dtype(cfg, "mamba_ssm_cache_dtype"),
+            mamba_ssm_dtype=_ssm_dtype(cfg, "mamba_ssm_dtype"),
             quirks=_quirks(cfg),
             compute=_compute_dims(cfg),
             provenance=tuple(cfg.provenance),
@@ -137,18 +139,26 @@ def _quirks(cfg: ConfigReader) -> frozenset[str]:
         "new_decoder_architecture", default=cfg.model_type == "RefinedWeb"
     ):
         quirks.add("transformers-repeats-kv")
-    # vLLM keeps Nemotron-H's SSM state in float32 unless the config says otherwise, KDA's
-    # (Kimi Linear) in float32 by default, and Qwen3.5's as its mamba_ssm_dtype says.
-    if cfg.model_type in ("nemotron_h", "kimi_linear") or (
-        cfg.model_type.startswith("qwen3_5") and cfg.string("mamba_ssm_dtype") == "float32"
-    ):
-        quirks.add("vllm-ssm-fp32")
     # transformers' MiniMax keeps its lightning-attention state in the model dtype.
     if cfg.model_type == "minimax":
         quirks.add("transformers-state-model-dtype")
     if cfg.model_type == "gemma3n_text" and cfg.raw.get("num_kv_shared_layers", 15):
         quirks.add("kv-shared-layers")
     return frozenset(quirks)
+
+
+SSM_DTYPES = ("auto", "float32", "float16", "bfloat16")  # vLLM's MambaDType, SGLang's choices
+
+
+def _ssm_dtype(cfg: ConfigReader, key: str) -> str | None:
+    """The SSM-state dtype the config names under `key` (engines decide who reads it)."""
+    value = cfg.string(key)
+    if value is None:
+        return None
+    if value not in SSM_DTYPES:
+        raise cfg.error(f"{cfg.key_name(key)} {value!r} is not one of {', '.join(SSM_DTYPES)}")
+    cfg.record("SSM state dtype", cfg.key_name(key))
+    return value
 
 
 def _model_type(raw: Mapping[str, object], where: str) -> str:
