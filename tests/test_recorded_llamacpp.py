@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from kvcalc.engines.llamacpp import Context, cache_groups
 from kvcalc.model.architecture import Architecture, LayerKind
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import parse_dtype
+from kvcalc.values import replace
 from tests.helpers import FIXTURE_CONFIGS
 
 RECORDED = Path(__file__).parent / "engines_recorded" / "llamacpp.json"

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from kvcalc.engines import Deployment, capacity
+from kvcalc.engines import Deployment, capacity, size
+from kvcalc.engines.kvbytes import Workload
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import parse_dtype
 from kvcalc.planning.estimation import model_dtype_of
@@ -95,3 +96,25 @@ def test_the_recording_covers_full_sliding_mla_and_hybrid_layers() -> None:
             "qwen3-next-80b-a3b-thinking", "qwen3-next-80b-a3b-thinking-ssm-fp32",
             "nemotron-h-56b-base-8k"} <= names  # fmt: skip
     assert len(BUDGETS) >= 150
+
+
+MLA_BUDGETS = [param for param in BUDGETS if param.values[0]["name"] == "deepseek-v2-lite"]
+
+
+@pytest.mark.parametrize(("case", "options", "budget"), MLA_BUDGETS)
+@pytest.mark.parametrize("block_size", [32, 128])
+def test_cpu_mla_block_16_overrides_a_users_block_size(
+    case: dict[str, Any], options: dict[str, Any], budget: dict[str, Any], block_size: int
+) -> None:
+    """vLLM's CPU platform sets block 16 for MLA over a user's --block-size (`platforms/cpu.py`
+    `check_and_update_config`: the reference CPU MLA backend takes 16 only), so DeepSeek-V2-Lite
+    with --block-size 32 or 128 gets the figures recorded at block 16: page 16 x 576 x 2 =
+    18,432 B, 27 layers, 497,664 B per block id."""
+    test_kvcalc_equals_vllms_planner(case, {**options, "block_size": block_size}, budget)
+    architecture = read_architecture(_config(case))
+    model = model_dtype_of(architecture)
+    deployment = Deployment(block_size=block_size, gpu_arch="cpu")
+    assert capacity("vllm", architecture, model, model, deployment, 1 << 30, 4096).pool.unit_bytes \
+        == 497_664  # fmt: skip
+    result = size("vllm", architecture, Workload(1, 4096), model, model, deployment)
+    assert any("overrides it" in note for note in result.assumptions)

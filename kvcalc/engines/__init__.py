@@ -10,7 +10,6 @@ version, and worked examples are in docs/engines.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kvcalc.engines.deployment import Deployment
@@ -18,6 +17,7 @@ from kvcalc.engines.kvbytes import GroupBytes, Workload, cache_bytes
 from kvcalc.errors import InputError
 from kvcalc.model.architecture import Architecture
 from kvcalc.model.dtypes import CacheDtype
+from kvcalc.values import value
 
 if TYPE_CHECKING:  # a budget's figures (engines.pool) are imported only by `capacity`
     from kvcalc.engines.pool import Capacity, PoolFigures
@@ -36,7 +36,7 @@ __all__ = [
 ENGINES = ("default", "transformers", "vllm", "sglang", "llama.cpp", "trtllm", "naive")
 
 
-@dataclass(frozen=True)
+@value
 class EngineResult:
     """What one GPU holds: each layer group's bytes, how the engine got there, and what it
     assumed (defaults it applied that the user did not choose)."""

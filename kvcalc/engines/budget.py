@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 from kvcalc.engines.deployment import Deployment
 from kvcalc.model.architecture import Architecture
+from kvcalc.values import value
 
 MIB = 1024**2
 GIB = 1024**3
@@ -23,7 +23,7 @@ ACTIVATION_BYTES = 2  # bf16/fp16 activations
 LOGIT_BYTES = 2 + 3 * 4  # model-dtype logits, an fp32 copy, probabilities, a sort buffer
 
 
-@dataclass(frozen=True)
+@value
 class Reserve:
     """Non-KV memory on one GPU, an estimate: its parts (name, bytes) and what it rests on."""
 
@@ -35,7 +35,7 @@ class Reserve:
         return sum(size for _, size in self.parts)
 
 
-@dataclass(frozen=True)
+@value
 class KvBudget:
     """How one GPU's memory divides: usable = ceil or floor(memory x util); the KV cache gets
     what weights and the reserve leave (negative: they do not fit), or a given figure."""

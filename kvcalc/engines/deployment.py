@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvcalc.errors import InputError
+from kvcalc.values import value
 
 GPU_ARCHS = ("ampere", "ada", "hopper", "blackwell", "cpu")
 DEFAULT_GPU_ARCH = "hopper"
 MAMBA_DTYPES = ("fp32", "fp16", "bf16")
 
 
-@dataclass(frozen=True)
+@value
 class Deployment:
     """How the engine runs the model. None means the engine's own default, which the engine
     rule resolves and reports among its assumptions.

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype
+from kvcalc.values import value
 
 
-@dataclass(frozen=True)
+@value
 class Workload:
     """What is being served: `batch` sequences of `seq_len` tokens, `enc_seq` encoder tokens."""
 
@@ -23,7 +23,7 @@ class Workload:
             raise ValueError("batch, seq_len and enc_seq must be positive")
 
 
-@dataclass(frozen=True)
+@value
 class GroupBytes:
     """The cache of one layer group under one workload, as one engine allocates it."""
 

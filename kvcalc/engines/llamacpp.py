@@ -6,13 +6,12 @@ Rules, sources and worked examples: docs/engines.md §3. Paths below are relativ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.kvbytes import GroupBytes, Workload, size_groups, state_bytes
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype
+from kvcalc.values import value
 
 PAD = 256  # n_ctx and every sliding cache are padded to 256 cells
 N_BATCH = 2048  # common_params.n_batch
@@ -67,7 +66,7 @@ def cell_bytes(group: LayerGroup, dtype: CacheDtype) -> int:
     return row_bytes(dtype, kv * attention.k_head_dim) + row_bytes(dtype, kv * attention.v_head_dim)
 
 
-@dataclass(frozen=True)
+@value
 class Context:
     """How `llama_context` lays out n_ctx cells for n_seq_max sequences
     (`src/llama-context.cpp` L246-305): n_ctx padded to 256; unified, one stream of all n_ctx

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from kvcalc.engines.deployment import Deployment
 from kvcalc.errors import InputError
 from kvcalc.model.architecture import (
@@ -14,9 +12,10 @@ from kvcalc.model.architecture import (
     NaiveDims,
     RecurrentState,
 )
+from kvcalc.values import replace, value
 
 
-@dataclass(frozen=True)
+@value
 class Parallelism:
     """`gpus` GPUs in replicas of `tp` x `pp` (tensor x pipeline parallel) GPUs each."""
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kvcalc.errors import InputError
+from kvcalc.values import value
 
 
-@dataclass(frozen=True)
+@value
 class PoolFigures:
     """A KV budget in an engine's own terms: `units` of `unit_bytes` each (vLLM's block ids,
     SGLang's token slots), `kv_tokens` (the engine's "KV cache size" in tokens),
@@ -35,7 +35,7 @@ class PoolFigures:
         return self.worst_case_units <= self.units - self.reserved_units
 
 
-@dataclass(frozen=True)
+@value
 class Capacity:
     """What a KV budget on one GPU holds for requests of `seq_len` tokens: the engine's
     figures, and `requests`, whole requests held at once while decoding."""

@@ -8,7 +8,6 @@ their sliding layers; Mamba and linear-attention states a pool of request slots.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 from kvcalc.engines import Deployment, EngineResult, require_dtype
@@ -18,6 +17,7 @@ from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import BF16, FP16, FP32, CacheDtype, parse_dtype
+from kvcalc.values import value
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -62,7 +62,7 @@ def pad(tokens: int, page: int) -> int:
     return cdiv(tokens, page) * page
 
 
-@dataclass(frozen=True)
+@value
 class Settings:
     """What SGLang resolves for this model and deployment (docs/engines.md §2.3, §2.6)."""
 
@@ -97,8 +97,11 @@ def _is_mla(architecture: Architecture) -> bool:
 
 def _refuse(architecture: Architecture, arch: str) -> None:
     """What SGLang 0.5.23 cannot run: families with no model file; DSA off Hopper/Blackwell."""
-    refuse_compressed(architecture, "sglang", "compressed-attention pools (SGLang 0.5.23's own "
-                      "DeepSeek V4 memory configurator)")
+    refuse_compressed(
+        architecture,
+        "sglang",
+        "compressed-attention pools (SGLang 0.5.23's own DeepSeek V4 memory configurator)",
+    )
     name = NOT_IN_SGLANG.get(architecture.model_type)
     if name is not None:
         raise UnsupportedConfigError(

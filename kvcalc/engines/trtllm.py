@@ -12,7 +12,6 @@ versions on both sides of 1.2.1 (1.1-era `_torch/pyexecutor/_util.py` `KvCacheCr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from kvcalc.engines import Deployment, EngineResult, require_dtype
@@ -28,6 +27,7 @@ from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import CacheDtype
+from kvcalc.values import replace, value
 
 TOKENS_PER_BLOCK = 32  # KvCacheConfig.tokens_per_block
 DSA_TOKENS_PER_BLOCK = 64  # DSACacheManager asserts 64 for DeepSeek V3.2
@@ -172,7 +172,7 @@ def allocate(
     return EngineResult(groups, tuple(notes), assumptions(architecture, deployment))
 
 
-@dataclass(frozen=True)
+@value
 class WindowPool:
     """The layers of one attention window and the bytes one token adds across them."""
 

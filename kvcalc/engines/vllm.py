@@ -8,7 +8,6 @@ block id costs a whole group's pages, padding slots included.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from kvcalc.engines import Deployment, EngineResult, require_dtype, vllm_dsv4
@@ -24,6 +23,7 @@ from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype, parse_dtype
+from kvcalc.values import replace, value
 
 DEFAULT_BLOCK = 16  # CacheConfig.DEFAULT_BLOCK_SIZE
 CPU_BLOCK = 128  # platforms/cpu.py update_block_size_for_backend
@@ -63,7 +63,7 @@ def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -
     return row + (indexer_row(mla.indexer_dim) if mla.indexer_dim else 0)
 
 
-@dataclass(frozen=True)
+@value
 class Settings:
     """The scheduler and cache settings vLLM resolves for this deployment."""
 
@@ -217,7 +217,7 @@ def _align_hybrid_block(
     return max(block, aligned)
 
 
-@dataclass(frozen=True)
+@value
 class Bucket:
     """Layers of one cache spec: `page` bytes per block, `block` tokens per block, cut into
     `groups` vLLM KV-cache groups."""
@@ -229,7 +229,7 @@ class Bucket:
     per_token: int  # bytes of one token in one layer (0 for states)
 
 
-@dataclass(frozen=True)
+@value
 class Plan:
     """vLLM's KV-cache layout for one GPU: buckets, and the bytes one block id costs."""
 
@@ -255,8 +255,12 @@ def plan(
     """Groups, block sizes and the bytes of one block id, as `get_kv_cache_groups` and
     `_get_kv_cache_groups_uniform_page_size` lay them out (docs/engines.md §1)."""
     require_dtype("vllm", dtype, allowed=("fp32", "fp16", "bf16", "fp8", "fp8_ds_mla"))
-    refuse_compressed(architecture, "vllm", "compressed KV-cache groups (compressed MLA specs, "
-                      "SWA cache, compressor state and indexer; block 256, packed layout)")
+    refuse_compressed(
+        architecture,
+        "vllm",
+        "compressed KV-cache groups (compressed MLA specs, "
+        "SWA cache, compressor state and indexer; block 256, packed layout)",
+    )
     cfg = settings(architecture, dtype, deployment)
     cached = [g for g in architecture.groups if g.kind is not LayerKind.NONE]
     notes: list[str] = []

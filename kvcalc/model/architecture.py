@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
+
+from kvcalc.values import field, value
 
 
 class AttentionKind(str, Enum):
@@ -34,7 +35,7 @@ def _require_positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-@dataclass(frozen=True)
+@value
 class MlaDims:
     """Multi-head latent attention (DeepSeek V2/V3): the cache holds one latent per token."""
 
@@ -58,7 +59,7 @@ class MlaDims:
         return self.kv_lora_rank + self.qk_rope_head_dim
 
 
-@dataclass(frozen=True)
+@value
 class Attention:
     """The attention of one group of layers."""
 
@@ -102,7 +103,7 @@ class Attention:
         return self.num_kv_heads * (self.k_head_dim + self.v_head_dim)
 
 
-@dataclass(frozen=True)
+@value
 class RecurrentState:
     """The constant per-sequence state of a linear-attention or Mamba layer.
 
@@ -144,7 +145,7 @@ class RecurrentState:
         return elements
 
 
-@dataclass(frozen=True)
+@value
 class Compression:
     """DeepSeek V4's compressed attention, on top of a layer's sliding window.
 
@@ -180,7 +181,7 @@ class Compression:
         return 2 * series * self.ratio * series * (head_dim + self.indexer_dim)
 
 
-@dataclass(frozen=True)
+@value
 class LayerGroup:
     """`count` layers that cache alike."""
 
@@ -216,7 +217,7 @@ class LayerGroup:
         return self.attention
 
 
-@dataclass(frozen=True)
+@value
 class NaiveDims:
     """What the textbook formula reads: all layers, KV heads and head dim as the config says."""
 
@@ -225,7 +226,7 @@ class NaiveDims:
     head_dim: int
 
 
-@dataclass(frozen=True)
+@value
 class ComputeDims:
     """Widths outside the cache that the engines' non-KV memory grows with (activations,
     logits); None where the config does not state them."""
@@ -238,7 +239,7 @@ class ComputeDims:
     moe_intermediate_size: int | None = None
 
 
-@dataclass(frozen=True)
+@value
 class Architecture:
     """Everything about a model that decides the size of its KV cache."""
 

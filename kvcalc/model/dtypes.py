@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvcalc.errors import InputError
+from kvcalc.values import value
 
 
-@dataclass(frozen=True)
+@value
 class CacheDtype:
     """A cache element format: `block_bytes` bytes hold `block_values` values.
 

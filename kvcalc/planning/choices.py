@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from kvcalc.errors import KvcalcError
 from kvcalc.planning.fit import Fit, fit
 from kvcalc.planning.gpus import CATALOGUE, Gpu
+from kvcalc.values import value
 
 SHOWN = 5
 
 
-@dataclass(frozen=True)
+@value
 class Option:
     """The fewest GPUs of one kind that hold the workload."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
@@ -14,12 +13,13 @@ from kvcalc.planning.estimation import Estimate, LoadedModel, estimate, load_mod
 from kvcalc.planning.grid import SeqValue
 from kvcalc.sources.presets import all_presets
 from kvcalc.sources.resolve import HubOptions
+from kvcalc.values import replace, value
 
 HUB_THREADS = 8
 NOTES_PER_MODEL = 3  # a sweep past a model's context would otherwise print one note per length
 
 
-@dataclass(frozen=True)
+@value
 class ModelFailure:
     """A model that could not be loaded or estimated; the others still are."""
 
@@ -78,7 +78,7 @@ def check_engine(engine: str) -> None:
     rule(engine)
 
 
-@dataclass(frozen=True)
+@value
 class CompareRow:
     """One model in one cache dtype at every compared length, beside its own dtype."""
 
@@ -164,7 +164,7 @@ def with_batch(base: Estimate, batch: int) -> Estimate:
     return replace(base, workload=replace(base.workload, batch=batch), groups=groups)
 
 
-@dataclass(frozen=True)
+@value
 class Sweep:
     """Every model x dtype x length x batch, the lengths estimated once per model and dtype."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from kvcalc.engines.kvbytes import GroupBytes, Workload
@@ -16,11 +15,12 @@ from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import FP16, CacheDtype, config_dtype, parse_dtype
 from kvcalc.sources.resolve import HubOptions, ModelSource, resolve
 from kvcalc.units import parse_count, parse_tokens
+from kvcalc.values import replace, value
 
 __all__ = ["Estimate", "LoadedModel", "estimate", "load_model"]
 
 
-@dataclass(frozen=True)
+@value
 class Estimate:
     """The KV cache of one model under one workload and cache dtype, with its provenance."""
 
@@ -52,7 +52,7 @@ class Estimate:
         return limit is not None and self.workload.seq_len > limit
 
 
-@dataclass(frozen=True)
+@value
 class LoadedModel:
     """A resolved model reference and the architecture read from its config."""
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 
 from kvcalc.engines import Deployment, EngineResult, capacity, rule, size
@@ -33,11 +32,12 @@ from kvcalc.sizes import parse_size
 from kvcalc.sources.resolve import HubOptions, ModelSource
 from kvcalc.sources.weights import Weights
 from kvcalc.units import format_size, parse_tokens
+from kvcalc.values import value
 
 MAX_GPUS = 64  # the solver's search: up to 8 nodes of 8 GPUs
 
 
-@dataclass(frozen=True)
+@value
 class Draft:
     """A speculative-decoding draft served on the same GPUs with the same TP and PP split."""
 
@@ -47,7 +47,7 @@ class Draft:
     weights_bytes: int
 
 
-@dataclass(frozen=True)
+@value
 class Workplan:
     """Everything fixed before the parallelism is chosen."""
 
@@ -67,7 +67,7 @@ class Workplan:
     draft: Draft | None = None
 
 
-@dataclass(frozen=True)
+@value
 class FitReport:
     """Per-GPU memory of one workload on one deployment, as the engine allocates it."""
 
@@ -166,7 +166,7 @@ def longest_seq(plan: Workplan, local: Deployment, batch: int, budget: int) -> i
 
 def evaluate(plan: Workplan, par: Parallelism) -> FitReport:
     """The fit of the plan's workload on `par`: weights split evenly over tp x pp."""
-    from dataclasses import replace
+    from kvcalc.values import replace
 
     check_tensor_parallel(plan.architecture, par.tp)
     local = replace(plan.deployment, tp=par.tp, pp=par.pp)
@@ -223,7 +223,7 @@ def candidates(plan: Workplan, most_gpus: int = MAX_GPUS) -> list[Parallelism]:
 
 def quick_fits(plan: Workplan, par: Parallelism) -> bool:
     """Whether the batch fits on `par`, without the searches a full report makes."""
-    from dataclasses import replace
+    from kvcalc.values import replace
 
     local = replace(plan.deployment, tp=par.tp, pp=par.pp)
     shards = par.tp * par.pp
@@ -266,7 +266,7 @@ def solve(plan: Workplan, most_gpus: int = MAX_GPUS) -> tuple[FitReport, int]:
     return evaluate(plan, options[-1]), len(options)
 
 
-@dataclass(frozen=True)
+@value
 class Fit:
     """A model, a GPU and a workload, and how they fit."""
 
@@ -320,7 +320,7 @@ def _optional_size(text: str | int | None, what: str) -> int | None:
     return parse_size(text, what=what)
 
 
-@dataclass(frozen=True)
+@value
 class EngineKnobs:
     """The engine options of `fit` (None: the engine's default)."""
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 
 from kvcalc.errors import InputError
+from kvcalc.values import value
 
 MIB = 1024**2
 GIB = 1024**3
 
 
-@dataclass(frozen=True)
+@value
 class Gpu:
     """One GPU and its total memory: `nvidia-smi` (`rocm-smi` for AMD) total, in bytes.
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvcalc.errors import InputError
 from kvcalc.planning.estimation import Estimate, LoadedModel, estimate
+from kvcalc.values import value
 
 
-@dataclass(frozen=True)
+@value
 class Speculation:
     """A target serving `batch x seq` tokens while a draft proposes `spec_tokens` at a time.
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvcalc.errors import ConfigError, ModelNotFoundError
 from kvcalc.model.dialects.gguf import GgufArray, GgufMetadata
 from kvcalc.sources.weights import Weights
+from kvcalc.values import value
 
 if TYPE_CHECKING:
     from kvcalc.sources.resolve import HubOptions, ModelSource
@@ -59,7 +59,7 @@ _SPLIT_NAME = re.compile(r"(?P<prefix>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.
 Reader = Callable[[int], bytes]  # up to n bytes; b"" at the end
 
 
-@dataclass(frozen=True)
+@value
 class GgufHeader(GgufMetadata):
     """A GGUF header: its metadata, plus the stored tensors summed by ggml type."""
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from kvcalc.values import value
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # kvcalc/
 
 
-@dataclass(frozen=True)
+@value
 class Preset:
     """One bundled config.json and where it came from."""
 

@@ -7,18 +7,18 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from kvcalc.errors import ConfigError, InputError, ModelNotFoundError
 from kvcalc.sources.presets import Preset, close_names, find_preset
+from kvcalc.values import value
 
 _HUB_ID = r"[A-Za-z0-9][\w.-]*/[\w.-]+"
 _HUB_GGUF = r"(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+):(?P<file>[\w./-]+\.gguf)"
 CONFIG_MAX_BYTES = 4 * 1024 * 1024  # real configs are a few KiB; anything this big is not one
 
 
-@dataclass(frozen=True)
+@value
 class ModelSource:
     """Where a config came from, the parsed JSON, and notes for the user."""
 
@@ -29,7 +29,7 @@ class ModelSource:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@value
 class HubOptions:
     """How to reach the hub: revision, token (None: the client's own lookup), timeout."""
 

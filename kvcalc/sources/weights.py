@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from kvcalc.errors import ConfigError, InputError
 from kvcalc.model.dtypes import CacheDtype, parse_dtype
+from kvcalc.values import value
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 HEADER_MAX_BYTES = 100_000_000  # the safetensors format refuses larger headers
@@ -25,7 +25,7 @@ DTYPE_BITS = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@value
 class Weights:
     """The bytes of a model's weights and how they were found.
 

@@ -8,9 +8,8 @@ hidden size / heads, is the generic reading in `attention.py`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvcalc.model.dialects.fields import ConfigReader
+from kvcalc.values import value
 
 TRANSFORMERS = "transformers 5.23"
 
@@ -22,7 +21,7 @@ POSITION_KEYS = (
 _OWN_POSITION_KEYS = {"whisper": ("max_target_positions",)}
 
 
-@dataclass(frozen=True)
+@value
 class ClassDefaults:
     """The defaults of one config class; None: the class has no fixed number for the key."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from kvcalc.errors import ConfigError, UnsupportedConfigError
 from kvcalc.model.architecture import (
@@ -23,11 +22,12 @@ from kvcalc.model.architecture import (
     MlaDims,
     NaiveDims,
 )
+from kvcalc.values import value
 
 __all__ = ["GgufArray", "GgufMetadata", "gguf_notes", "read_gguf_architecture"]
 
 
-@dataclass(frozen=True)
+@value
 class GgufArray:
     """A long metadata array (a vocabulary) that was stepped over: its element type and length."""
 
@@ -35,7 +35,7 @@ class GgufArray:
     count: int
 
 
-@dataclass(frozen=True)
+@value
 class GgufMetadata:
     """The metadata of a GGUF header: key → int, float, bool, str, tuple or GgufArray."""
 
@@ -43,7 +43,7 @@ class GgufMetadata:
     location: str
 
 
-@dataclass(frozen=True)
+@value
 class _Sliding:
     """How an architecture slides: the default pattern (every n-th layer full; 0: all slide),
     the default window (None: the key is required), and whether a window of 0 means none."""
