@@ -178,7 +178,6 @@ def test_transformers_tensors_by_hand(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("engine", "what"),
     [
-        ("sglang", "compressed-attention pools"),
         ("trtllm", "compressed-attention caches"),
     ],
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from kvcalc.engines import Deployment, EngineResult, require_dtype
+from kvcalc.engines import Deployment, EngineResult, require_dtype, sglang_dsv4
 from kvcalc.engines.budget import Reserve
 from kvcalc.engines.kvbytes import GroupBytes, Workload, refuse_compressed, state_bytes
 from kvcalc.engines.pool import PoolFigures
@@ -306,6 +306,8 @@ def allocate(
     for hybrid-SWA models the sliding layers' slots in the SWA pool; for Mamba hybrids the
     state slots it holds (1 working + 2 tracking under extra_buffer, 1 otherwise)."""
     require_dtype("sglang", dtype, allowed=("fp16", "bf16", "fp8"))
+    if sglang_dsv4.is_dsv4(architecture):  # DSV4PoolConfigurator's own pools
+        return sglang_dsv4.allocate(architecture, workload, deployment)
     cfg = settings(architecture, deployment)
     groups = []
     for group in _cached_groups(architecture):
@@ -419,6 +421,9 @@ def capacity(
     (budget // cell) // page x page, or the full and SWA pools; max_running_requests; and
     the start-up log lines (docs/engines.md §2.3-§2.7)."""
     require_dtype("sglang", dtype, allowed=("fp16", "bf16", "fp8"))
+    if sglang_dsv4.is_dsv4(architecture):
+        context = architecture.max_position_embeddings or seq_len
+        return sglang_dsv4.capacity(architecture, deployment, budget_bytes, seq_len, context)
     cfg = settings(architecture, deployment)
     arch, page = deployment.arch, cfg.page
     lines: list[str] = []
