@@ -105,6 +105,17 @@ def rule(engine: str) -> EngineRule:
     return _rules(engine)[0]
 
 
+def _busiest_gpu(
+    architecture: Architecture, deployment: Deployment, engine: str
+) -> tuple[Architecture, tuple[str, ...]]:
+    """`parallel.shard`, imported only for a deployment over several GPUs."""
+    if deployment.tp == deployment.pp == 1:
+        return architecture, ()
+    from kvcalc.engines.parallel import shard
+
+    return shard(architecture, deployment, engine.lower())
+
+
 def size(
     engine: str, architecture: Architecture, workload: Workload, dtype: CacheDtype,
     model_dtype: CacheDtype, deployment: Deployment | None = None,
@@ -112,11 +123,9 @@ def size(
     """What the busiest GPU of `deployment` holds for `workload` (its share of the batch is
     the caller's to give): the model split by TP and PP as the engine splits it, then the
     engine's allocation rule on that share."""
-    from kvcalc.engines.parallel import shard
-
     deployment = deployment or Deployment()
     allocate = rule(engine)
-    local, notes = shard(architecture, deployment, engine.lower())
+    local, notes = _busiest_gpu(architecture, deployment, engine)
     result = allocate(local, workload, dtype, model_dtype, deployment)
     if not notes:
         return result
@@ -132,11 +141,10 @@ def capacity(
     the engine's own figures where it has a pool (vLLM's blocks, SGLang's token slots), else
     bytes; and the whole requests that `size` says fit (with `count_requests` False, only
     whether one does: 1 or 0)."""
-    from kvcalc.engines.parallel import shard
     from kvcalc.engines.pool import Capacity, byte_pool, most_requests
 
     allocate, engine_pool = _rules(engine)
-    local, _ = shard(architecture, deployment, engine.lower())
+    local, _ = _busiest_gpu(architecture, deployment, engine)
 
     def request_bytes(batch: int) -> int:
         workload = Workload(batch, seq_len, enc_seq)

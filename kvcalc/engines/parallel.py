@@ -85,6 +85,29 @@ def stage_sizes(num_layers: int, pp: int) -> list[int]:
     return sizes
 
 
+def llamacpp_split(num_layers: int, gpus: int) -> list[int]:
+    """Repeating layers per GPU as llama.cpp deals them over equal GPUs (`src/llama-model.cpp`
+    `load_tensors` L1556-1614, commit 0c1e57098): `n_layer + 1` slots, the output layer being
+    the last; slot il goes to the first GPU whose cumulative share (g + 1) / gpus exceeds
+    il / (n_layer + 1) (`std::upper_bound` over the normalised splits), so GPU g takes slots
+    cdiv(g x slots, gpus) up to cdiv((g + 1) x slots, gpus), and the last GPU's last slot is
+    the output layer. 32 layers on 2 GPUs: 17 and 15."""
+    if gpus > num_layers:
+        raise InputError(f"--pp {gpus} exceeds the model's {num_layers} layers")
+    slots = num_layers + 1
+    bounds = [-(-gpu * slots // gpus) for gpu in range(gpus + 1)]
+    sizes = [bounds[gpu + 1] - bounds[gpu] for gpu in range(gpus)]
+    sizes[-1] -= 1  # the output layer
+    return sizes
+
+
+def engine_stage_sizes(num_layers: int, pp: int, engine: str) -> list[int]:
+    """Layers per pipeline stage (per GPU for llama.cpp's layer split) as `engine` deals them."""
+    if engine == "llama.cpp":
+        return llamacpp_split(num_layers, pp)
+    return stage_sizes(num_layers, pp)
+
+
 def _split(value: int, tp: int, what: str, model_type: str) -> int:
     if value % tp:
         raise InputError(
@@ -145,12 +168,12 @@ def _weight(item: tuple[int, LayerGroup]) -> tuple[int, int]:
     return (0, group.attention.elements_per_token * (1 if windowed else 1 << 20) * -1)
 
 
-def _stage_counts(architecture: Architecture, pp: int) -> dict[int, int]:
+def _stage_counts(architecture: Architecture, pp: int, engine: str) -> dict[int, int]:
     """Layers of each group on the busiest stage. Layer order is not part of the
     architecture, so with several kinds the stage is taken to hold the heaviest layers
     first (full attention, then windowed, then states): exact when all layers cache alike,
     an upper bound at long contexts otherwise."""
-    room = max(stage_sizes(architecture.num_layers, pp))
+    room = max(engine_stage_sizes(architecture.num_layers, pp, engine))
     counts: dict[int, int] = {}
     for index, group in sorted(enumerate(architecture.groups), key=_weight):
         if group.kind is LayerKind.CROSS:
@@ -177,7 +200,7 @@ def shard(
             "heads: use --pp N for N GPUs"
         )
     check_tensor_parallel(architecture, tp)
-    counts = _stage_counts(architecture, pp)
+    counts = _stage_counts(architecture, pp, engine)
     groups = tuple(
         _shard_group(group, tp, architecture.model_type, counts[index])
         for index, group in enumerate(architecture.groups)
@@ -186,17 +209,20 @@ def shard(
     naive = architecture.naive
     if naive is not None:
         naive = NaiveDims(
-            max(stage_sizes(naive.num_layers, pp)), max(1, naive.num_kv_heads // tp),
+            max(engine_stage_sizes(naive.num_layers, pp, engine)),
+            max(1, naive.num_kv_heads // tp),
             naive.head_dim,
         )  # fmt: skip
     layer_count = architecture.layer_count
     if layer_count is not None:
-        layer_count = max(stage_sizes(layer_count, pp))
+        layer_count = max(engine_stage_sizes(layer_count, pp, engine))
     local = replace(architecture, groups=groups, naive=naive, layer_count=layer_count)
-    return local, parallel_notes(architecture, tp, pp)
+    return local, parallel_notes(architecture, tp, pp, engine)
 
 
-def parallel_notes(architecture: Architecture, tp: int, pp: int) -> tuple[str, ...]:
+def parallel_notes(
+    architecture: Architecture, tp: int, pp: int, engine: str = "vllm"
+) -> tuple[str, ...]:
     """What tensor and pipeline parallelism do to this model that is not obvious."""
     notes = []
     attention = architecture.attention
@@ -211,9 +237,11 @@ def parallel_notes(architecture: Architecture, tp: int, pp: int) -> tuple[str, .
             )
     kinds = {g.kind for g in architecture.groups if g.kind is not LayerKind.NONE}
     if pp > 1:
-        sizes = stage_sizes(architecture.num_layers, pp)
-        notes.append(f"pipeline stages of {', '.join(map(str, sizes))} layers; the busiest "
-                     f"GPU holds {max(sizes)}")  # fmt: skip
+        sizes = engine_stage_sizes(architecture.num_layers, pp, engine)
+        split = ("llama.cpp's layer split: GPUs of " if engine == "llama.cpp" else
+                 "pipeline stages of ")  # fmt: skip
+        notes.append(f"{split}{', '.join(map(str, sizes))} layers; the busiest GPU holds "
+                     f"{max(sizes)}")  # fmt: skip
         if len(kinds) > 1:
             notes.append(
                 "the busiest pipeline stage is taken to hold the heaviest layers (layer order "
