@@ -10,7 +10,6 @@ stores every row in FlashMLA's V4 layout (584 B, pages padded to 576 B).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 from kvcalc.engines import EngineResult
@@ -19,6 +18,7 @@ from kvcalc.engines.kvbytes import GroupBytes, Workload
 from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup
+from kvcalc.values import value
 
 PAGE = 256  # model_overrides/deepseek_v4.py; _build_dsv4_kv_pool asserts it on CUDA
 ROW_BYTES = 576 + 8  # kv_layout.py KVLayout.V4: data_bytes + scale_bytes
@@ -53,7 +53,7 @@ def paged_row(ratio: int) -> float:
     return page_bytes(pool_page(ratio)) / pool_page(ratio)
 
 
-@dataclass(frozen=True)
+@value
 class Layers:
     """The layers of one GPU's stage: all, CSA (c4) and HCA (c128); the window and dims."""
 
