@@ -27,6 +27,7 @@ from kvcalc.values import replace, value
 
 DEFAULT_BLOCK = 16  # CacheConfig.DEFAULT_BLOCK_SIZE
 CPU_BLOCK = 128  # platforms/cpu.py update_block_size_for_backend
+CPU_MLA_BLOCK = 16  # CPU_MLA (mla/cpu_mla.py): exactly 16
 DS_MLA_ROW = 656  # fp8_ds_mla: 512 fp8 values + 16 B of scales + 64 bf16 RoPE values
 GIB = 1024**3
 GDN_FAMILIES = ("qwen3_next", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text")
@@ -83,7 +84,7 @@ def _backend_block(architecture: Architecture, dtype: CacheDtype, arch: str) -> 
     """The default block size of the attention backend vLLM picks (`platforms/cuda.py`
     `_get_backend_priorities`; each backend's `get_supported_kernel_block_sizes`)."""
     if arch == "cpu":
-        return (16, "CPU MLA reference backend") if _is_mla(architecture) else (
+        return (CPU_MLA_BLOCK, "CPU MLA reference backend") if _is_mla(architecture) else (
             CPU_BLOCK, "CPU_ATTN, block 128 by default")  # fmt: skip
     if not _is_mla(architecture):
         return DEFAULT_BLOCK, "FLASH_ATTN/FLASHINFER, block 16"
@@ -128,6 +129,13 @@ def settings(architecture: Architecture, dtype: CacheDtype, deployment: Deployme
             # `_largest_kernel_block_within`; kv_cache_utils `unify_kv_cache_spec_page_size`).
             block = 32
             notes.append("block size 32: the CPU attention kernel's smallest for sliding layers")
+        if deployment.arch == "cpu" and _is_mla(architecture) and block != CPU_MLA_BLOCK:
+            # The reference CPU MLA backend takes block 16 only, and the CPU platform sets it
+            # over a user's block size (platforms/cpu.py `check_and_update_config` L291-297).
+            block = CPU_MLA_BLOCK
+            notes.append(f"block size {CPU_MLA_BLOCK}, not --block-size "
+                         f"{deployment.block_size}: vLLM's CPU MLA backend takes "
+                         f"{CPU_MLA_BLOCK} only and overrides it")  # fmt: skip
     else:
         block, why = _backend_block(architecture, dtype, deployment.arch)
         notes.append(f"block size {block} ({why} on {deployment.arch}; --block-size to change)")
