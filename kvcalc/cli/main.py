@@ -1,7 +1,5 @@
 """The `kvcalc` command line: a thin Typer layer over the library."""
 
-from __future__ import annotations
-
 import io
 import os
 import sys
@@ -358,7 +356,7 @@ def _app_for(args: list[str]) -> typer.Typer:
 
     named = next((arg for arg in args if not arg.startswith("-")), None)
 
-    def chosen() -> list[CommandInfo]:
+    def chosen() -> list["CommandInfo"]:
         return [
             info for info in app.registered_commands
             if named == (info.name or get_command_name(getattr(info.callback, "__name__", "")))
@@ -373,7 +371,7 @@ def _app_for(args: list[str]) -> typer.Typer:
     return lean
 
 
-def _command_path(ctx: Context | None) -> str:
+def _command_path(ctx: "Context | None") -> str:
     """`kvcalc estimate`, however kvcalc was started (`python -m kvcalc`, the script)."""
     names = []
     while ctx is not None and ctx.parent is not None:
