@@ -56,15 +56,17 @@ def render_sweep_csv(rows: Iterable[SweepRow], out: TextIO | None = None) -> Non
     out = out or sys.stdout
     csv.writer(out, lineterminator="\n").writerow(COLUMNS)
     base: Estimate | None = None
-    pieces: list[str] = []
-    kinds: tuple[int, ...] = ()
+    lines: list[str] = []
     for row in rows:
         if row.base is not base:
+            out.write("".join(lines))
+            lines.clear()
             base = row.base
             pieces, kinds = line_pieces(base)
             first, by_batch, by_total, by_gib, by_gb, *by_kind = pieces
+            kind_cells = tuple(zip(kinds, by_kind, strict=True))
         total, scale = row.total_bytes, 1 if base.workload.batch == row.batch else row.batch
-        out.write(f"{first}{row.batch}{by_batch}{total}{by_total}{total / GIB}{by_gib}"
-                  f"{total / GB}{by_gb}")  # fmt: skip
-        for size, piece in zip(kinds, by_kind, strict=True):
-            out.write(f"{scale * size}{piece}")
+        lines.append(f"{first}{row.batch}{by_batch}{total}{by_total}{total / GIB}{by_gib}"
+                     f"{total / GB}{by_gb}")  # fmt: skip
+        lines.extend(f"{scale * size}{piece}" for size, piece in kind_cells)
+    out.write("".join(lines))
