@@ -11,6 +11,14 @@ SELFKONLY) and `MambaCacheManager` (conv (conv_dim, d_conv - 1) in the model dty
 (heads, head_dim, d_state) in mamba_ssm_cache_dtype, "auto" the model dtype, max_batch_size
 slots). bf16, TP = 1, tokens_per_block 32 (`KvCacheConfig` default) unless stated; budgets
 of 60 GiB = 64,424,509,440 B.
+
+Sliding windows: `KvCacheConfig.max_attention_window` defaults to None, and then
+`KVCacheManager.__init__` (`_torch/pyexecutor/resource_manager.py`, read at the commit whose
+`examples/constraints.txt` pins tensorrt_llm==1.2.0rc2) sets `max_attention_window_vec =
+[max_seq_len]`: one pool, every layer holding the whole sequence. `py_executor_creator.py` at
+that commit passes `kv_cache_config` through untouched, and gpt-oss's `AttentionBlock` gives its
+window only to the attention kernel (`attention_window_size`). Per-window pools (VSWA) come only
+with `max_attention_window` given, which kvcalc models as `--attention-windows`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from tests.helpers import FIXTURE_CONFIGS
 
 LLAMA = "meta-llama__Llama-3.1-8B-Instruct.json"
 GPT_OSS = "openai__gpt-oss-120b.json"
+GEMMA3 = "google__gemma-3-27b-it.json"
 DEEPSEEK = "deepseek-ai__DeepSeek-V3.json"
 NEMOTRON = "nvidia__Nemotron-H-56B-Base-8K.json"
 QWEN3_NEXT = "Qwen__Qwen3-Next-80B-A3B-Thinking.json"
@@ -55,15 +64,39 @@ def total(config: str, seq: int, batch: int = 1, **knobs: object) -> int:
         (LLAMA, 10_000, 313 * 32 * 131_072),
         # DeepSeek-V3: K-only latent 576 x 2 B x 61 layers = 70,272 B a token; 313 blocks.
         (DEEPSEEK, 10_000, 313 * 32 * 70_272),
+        # gpt-oss-120b at the default (one pool of max_seq_len): all 36 layers hold the
+        # sequence, 2 x 36 x 8 x 64 x 2 = 73,728 B a token; 313 blocks.
+        (GPT_OSS, 10_000, 313 * 32 * 73_728),
+        # 32k: cdiv(32,768, 32) = 1,024 blocks = 2,415,919,104 B.
+        (GPT_OSS, 32_768, 1_024 * 32 * 73_728),
+        # gemma-3-27b at 32k, default: 62 layers x 2 x 16 x 128 x 2 = 507,904 B a token, the 52
+        # sliding (window 1,024) layers too; 1,024 blocks = 16,642,998,272 B.
+        (GEMMA3, 32_768, 1_024 * 32 * 507_904),
+    ],
+)
+def test_blocks_per_request(config: str, seq: int, expected: int) -> None:
+    assert total(config, seq) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "seq", "expected"),
+    [
         # gpt-oss-120b: 18 full layers 313 blocks; 18 sliding layers (window 128) need
         # cdiv(128, 32) + 1 = 5 blocks (kSWAExtraBlock); 18 x 2 x 8 x 64 x 2 = 36,864 B a token.
         (GPT_OSS, 10_000, 313 * 32 * 36_864 + 5 * 32 * 36_864),
         # A sliding layer whose window holds the whole request needs no extra block: 4 blocks.
         (GPT_OSS, 100, 4 * 32 * 36_864 + 4 * 32 * 36_864),
+        # 32k: 1,024 blocks of the full pool and 5 of the window-128 pool: 1,213,857,792 B.
+        (GPT_OSS, 32_768, 1_024 * 32 * 36_864 + 5 * 32 * 36_864),
+        # gemma-3-27b at 32k: 10 full layers (every sixth) x 2 x 16 x 128 x 2 = 81,920 B a
+        # token in 1,024 blocks; 52 sliding layers, 425,984 B a token, in cdiv(1,024, 32) + 1 =
+        # 33 blocks: 2,684,354,560 + 449,839,104 = 3,134,193,664 B.
+        (GEMMA3, 32_768, 1_024 * 32 * 81_920 + 33 * 32 * 425_984),
     ],
 )
-def test_blocks_per_request(config: str, seq: int, expected: int) -> None:
-    assert total(config, seq) == expected
+def test_blocks_per_request_with_attention_windows(config: str, seq: int, expected: int) -> None:
+    """max_attention_window given from the config's windows (--attention-windows)."""
+    assert total(config, seq, attention_windows=True) == expected
 
 
 def test_tokens_per_block_option() -> None:
@@ -109,11 +142,26 @@ def test_capacity_one_window_llama() -> None:
     )
 
 
-def test_capacity_window_pools_split_the_budget_equally() -> None:
-    # gpt-oss: windows 128 and 131,072, 36,864 B a token each; each gets half the budget:
-    # 32,212,254,720 // (36,864 x 32) = 27,306 blocks. At 10,000 tokens the full pool binds:
-    # min(27,306 // 5, 27,306 // 313) = min(5,461, 87) = 87, not the 171 the bytes would hold.
+def test_capacity_one_pool_for_sliding_layers_by_default() -> None:
+    # gpt-oss, max_attention_window unset: one window of max_seq_len, 73,728 B a token;
+    # max_tokens = 64,424,509,440 // 73,728 = 873,813, 27,306 blocks (873,792 tokens,
+    # 64,422,936,576 B = 60.00 GiB); 27,306 // 313 = 87 requests of 10,000.
     found = capacity("trtllm", architecture(GPT_OSS), BF16, BF16, Deployment(), BUDGET, 10_000)
+    assert (found.pool.units, found.pool.kv_tokens, found.requests) == (27_306, 873_792, 87)
+    assert not any(line.startswith("Window size") for line in found.pool.lines)
+    assert (
+        "[MemUsageChange] Allocated 60.00 GiB for max tokens in paged KV cache (873792)."
+        in found.pool.lines
+    )
+
+
+def test_capacity_window_pools_split_the_budget_equally() -> None:
+    # gpt-oss with --attention-windows: windows 128 and 131,072, 36,864 B a token each; each
+    # gets half the budget: 32,212,254,720 // (36,864 x 32) = 27,306 blocks. At 10,000 tokens
+    # the full pool binds: min(27,306 // 5, 27,306 // 313) = min(5,461, 87) = 87, not the 171
+    # the bytes would hold.
+    windows = Deployment(attention_windows=True)
+    found = capacity("trtllm", architecture(GPT_OSS), BF16, BF16, windows, BUDGET, 10_000)
     assert found.requests == 87
     assert found.pool.units == 27_306
     assert found.pool.kv_tokens == 2 * 27_306 * 32  # getNumPrimaryBlocks sums the windows
@@ -176,4 +224,8 @@ def test_deepseek_v4_is_refused_for_1_2_1() -> None:
 def test_assumptions_name_the_defaults() -> None:
     result = estimate(FIXTURE_CONFIGS / GPT_OSS, seq=4_096, dtype="bf16", engine="trtllm")
     assert any("tokens_per_block 32" in line for line in result.assumptions)
-    assert any("VSWA" in line and "max_seq_len" in line for line in result.assumptions)
+    assert any("max_attention_window unset" in line and "max_seq_len" in line
+               for line in result.assumptions)  # fmt: skip
+    windows = estimate(FIXTURE_CONFIGS / GPT_OSS, seq=4_096, dtype="bf16", engine="trtllm",
+                       deployment=Deployment(attention_windows=True))  # fmt: skip
+    assert any("VSWA" in line and "--attention-windows" in line for line in windows.assumptions)

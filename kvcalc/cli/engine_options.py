@@ -54,6 +54,13 @@ MambaSsmDtypeOpt = Annotated[
                  "--mamba-ssm-dtype: the SSM state's dtype, auto, fp32, fp16 or bf16 (default "
                  "auto: as the config and the engine decide).", show_default=False),
 ]  # fmt: skip
+AttentionWindowsOpt = Annotated[
+    bool | None,
+    typer.Option("--attention-windows/--no-attention-windows",
+                 help="TensorRT-LLM: kv_cache_config.max_attention_window from the config's "
+                 "sliding windows, one block pool per window (default: off, as TensorRT-LLM: "
+                 "every layer holds max_seq_len).", show_default=False),
+]  # fmt: skip
 
 
 def mamba_dtype_name(name: str | None) -> str | None:
@@ -70,7 +77,7 @@ def deployment(
     prefix_caching: bool | None = None, max_num_batched_tokens: int | None = None,
     max_num_seqs: int | None = None, kv_unified: bool | None = None,
     mamba_strategy: str | None = None, mamba_dtype: str | None = None,
-    mamba_ssm_dtype: str | None = None,
+    mamba_ssm_dtype: str | None = None, attention_windows: bool | None = None,
 ) -> Deployment:  # fmt: skip
     """The knobs as one Deployment on one GPU (fit fills in the GPU and the parallelism)."""
     from kvcalc.engines.deployment import Deployment
@@ -82,5 +89,5 @@ def deployment(
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         kv_unified=kv_unified, mamba_strategy=strategy,
         mamba_dtype=mamba_dtype_name(mamba_dtype),
-        mamba_ssm_dtype=mamba_dtype_name(mamba_ssm_dtype),
+        mamba_ssm_dtype=mamba_dtype_name(mamba_ssm_dtype), attention_windows=attention_windows,
     )  # fmt: skip

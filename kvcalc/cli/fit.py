@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kvcalc.cli.engine_options import (
+    AttentionWindowsOpt,
     GpuArchOpt,
     KvUnifiedOpt,
     MambaDtypeOpt,
@@ -116,6 +117,7 @@ def fit(
     mamba_strategy: MambaStrategyOpt = None,
     mamba_dtype: MambaDtypeOpt = None,
     mamba_ssm_dtype: MambaSsmDtypeOpt = None,
+    attention_windows: AttentionWindowsOpt = None,
     kv_cache_memory: Annotated[
         str | None,
         typer.Option(
@@ -189,7 +191,7 @@ def fit(
                         prefix_caching, max_num_batched_tokens, max_num_seqs, kv_unified,
                         mamba_strategy.strip().lower() if mamba_strategy else None,
                         mamba_dtype_name(mamba_dtype),
-                        mamba_dtype_name(mamba_ssm_dtype))  # fmt: skip
+                        mamba_dtype_name(mamba_ssm_dtype), attention_windows)  # fmt: skip
     hub = HubOptions(revision, token, timeout)
     common: dict[str, object] = {
         "gpus": gpus, "tp": tp, "pp": pp, "seq": seq, "batch": batch, "dtype": dtype,

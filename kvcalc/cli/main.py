@@ -10,6 +10,7 @@ import typer
 
 from kvcalc import __version__
 from kvcalc.cli.engine_options import (
+    AttentionWindowsOpt,
     GpuArchOpt,
     KvUnifiedOpt,
     MambaDtypeOpt,
@@ -80,6 +81,7 @@ def estimate(
     mamba_strategy: MambaStrategyOpt = None,
     mamba_dtype: MambaDtypeOpt = None,
     mamba_ssm_dtype: MambaSsmDtypeOpt = None,
+    attention_windows: AttentionWindowsOpt = None,
     draft: Annotated[
         str | None,
         typer.Option("--draft", help="Draft model for speculative decoding.", show_default=False),
@@ -108,7 +110,8 @@ def estimate(
         _speculative(model, draft, spec_tokens, seq, batch, dtype, engine, hub, as_json, quiet)
         return
     knobs = deployment(None, gpu_arch, prefix_caching, max_num_batched_tokens, max_num_seqs,
-                       kv_unified, mamba_strategy, mamba_dtype, mamba_ssm_dtype)  # fmt: skip
+                       kv_unified, mamba_strategy, mamba_dtype, mamba_ssm_dtype,
+                       attention_windows)  # fmt: skip
     result = run_estimate(
         model, seq=seq, batch=batch, dtype=dtype, engine=engine, enc_seq=enc_seq,
         block_size=block_size, hub=hub, deployment=knobs,

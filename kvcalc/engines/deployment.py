@@ -35,6 +35,10 @@ class Deployment:
     # state) and --mamba-ssm-cache-dtype (SSM state); SGLang's --mamba-ssm-dtype.
     mamba_dtype: str | None = None
     mamba_ssm_dtype: str | None = None
+    # TensorRT-LLM: kv_cache_config.max_attention_window given from the config's sliding
+    # windows, one block pool per window (VSWA). None or False: TensorRT-LLM's default, one pool
+    # in which every layer holds max_seq_len.
+    attention_windows: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp"):

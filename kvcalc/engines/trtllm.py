@@ -1,5 +1,7 @@
-"""TensorRT-LLM (PyTorch backend): paged KV blocks of tokens_per_block, one block pool per
-attention window, and Mamba state slots (docs/engines.md §5).
+"""TensorRT-LLM (PyTorch backend): paged KV blocks of tokens_per_block in one pool in which
+every layer holds max_seq_len (the default), or one pool per attention window when
+max_attention_window is given (--attention-windows), and Mamba state slots (docs/engines.md
+§5).
 
 Target release 1.2.1 (the tensorrt-llm version on PyPI). Its source could not be read: the
 PyPI artefact is a 10 kB wheel stub that downloads from NVIDIA's own index, and the
@@ -72,9 +74,15 @@ def blocks_held(seq_len: int, window: int | None, block: int) -> int:
     return cdiv(window, block) + 1
 
 
-def _window(group: LayerGroup) -> int | None:
-    """A sliding layer's window; chunked (Llama 4) layers keep every token in the pool."""
-    return group.window_tokens if group.kind is LayerKind.SLIDING else None
+def _window(group: LayerGroup, deployment: Deployment) -> int | None:
+    """A sliding layer's window when max_attention_window lists the config's windows
+    (--attention-windows). Left unset, the default, `KVCacheManager.__init__` sets
+    max_attention_window_vec = [max_seq_len] (1.2.0rc2 `resource_manager.py`; no model class
+    of the 1.2 line fills it in), so every layer keeps every token; so do chunked (Llama 4)
+    layers either way."""
+    if not deployment.attention_windows or group.kind is not LayerKind.SLIDING:
+        return None
+    return group.window_tokens
 
 
 def _has_indexer(architecture: Architecture) -> bool:
@@ -122,10 +130,14 @@ def assumptions(architecture: Architecture, deployment: Deployment) -> tuple[str
     found = []
     if deployment.block_size is None:
         found.append(f"tokens_per_block {block_size(architecture, deployment)} (the default)")
-    if any(_window(g) for g in architecture.groups):
-        found.append("sliding layers in their own window pool (VSWA), as when "
-                     "kv_cache_config.max_attention_window lists the config's windows; left "
-                     "unset (the default) TensorRT-LLM gives every layer max_seq_len")  # fmt: skip
+    if any(_window(g, deployment) for g in architecture.groups):
+        found.append("sliding layers in their own window pool (VSWA): "
+                     "kv_cache_config.max_attention_window given from the config's windows "
+                     "(--attention-windows)")  # fmt: skip
+    elif any(g.kind is LayerKind.SLIDING for g in architecture.groups):
+        found.append("max_attention_window unset (the default): one pool, sliding layers "
+                     "hold max_seq_len like full ones (--attention-windows: a pool per "
+                     "window)")  # fmt: skip
     if any(g.kind is LayerKind.CHUNKED for g in architecture.groups):
         found.append("chunked-attention layers allocated as full (no chunk pool)")
     if _has_indexer(architecture):
@@ -149,7 +161,7 @@ def allocate(
     block = block_size(architecture, deployment)
 
     def attention(group: LayerGroup) -> GroupBytes:
-        window = _window(group)
+        window = _window(group, deployment)
         blocks = blocks_held(workload.seq_len, window, block)
         per_token = group.count * token_bytes(group, dtype)
         detail = f"{blocks:,} blocks of {block}"
@@ -181,15 +193,16 @@ class WindowPool:
 
 
 def window_pools(
-    architecture: Architecture, dtype: CacheDtype, max_seq_len: int
+    architecture: Architecture, dtype: CacheDtype, max_seq_len: int, deployment: Deployment
 ) -> tuple[WindowPool, ...]:
     """Local layers grouped by window, each clamped to max_seq_len (`KVCacheManager.__init__`,
-    `get_window_size_to_layers`), smallest window first as the std::map orders them."""
+    `get_window_size_to_layers`), smallest window first as the std::map orders them; one
+    window of max_seq_len unless --attention-windows."""
     per_window: dict[int, int] = {}
     for group in architecture.groups:
         if group.attention is None or group.kind is LayerKind.CROSS:
             continue
-        window = min(_window(group) or max_seq_len, max_seq_len)
+        window = min(_window(group, deployment) or max_seq_len, max_seq_len)
         per_window[window] = per_window.get(window, 0) + group.count * token_bytes(group, dtype)
     return tuple(WindowPool(w, per_window[w]) for w in sorted(per_window))
 
@@ -208,7 +221,7 @@ def capacity(
     _refuse(architecture)
     block = block_size(architecture, deployment)
     max_seq_len = max(seq_len, architecture.max_position_embeddings or 0)
-    pools = window_pools(architecture, dtype, max_seq_len)
+    pools = window_pools(architecture, dtype, max_seq_len, deployment)
     if not pools:
         return None
     budget = max(0, budget_bytes)

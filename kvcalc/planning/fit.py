@@ -334,6 +334,7 @@ class EngineKnobs:
     mamba_strategy: str | None = None
     mamba_dtype: str | None = None
     mamba_ssm_dtype: str | None = None
+    attention_windows: bool | None = None
 
 
 def fit(
@@ -386,7 +387,7 @@ def fit(
         prefix_caching=knobs.prefix_caching, max_num_batched_tokens=knobs.max_num_batched_tokens,
         max_num_seqs=knobs.max_num_seqs, kv_unified=knobs.kv_unified,
         mamba_strategy=knobs.mamba_strategy, mamba_dtype=knobs.mamba_dtype,
-        mamba_ssm_dtype=knobs.mamba_ssm_dtype,
+        mamba_ssm_dtype=knobs.mamba_ssm_dtype, attention_windows=knobs.attention_windows,
     )  # fmt: skip
     plan_draft, draft_notes = _draft(draft, spec_tokens, dtype, weights_dtype, hub)
     plan = Workplan(
