@@ -32,6 +32,10 @@ class GroupBytes:
     bytes_per_token: int  # one token of one sequence, across the group's layers
     total_bytes: int
     detail: str = ""  # how the engine got there, e.g. "625 blocks of 16"
+    # The engine's own arithmetic for one sequence where it is not tokens x bytes per token
+    # (vLLM: blocks x groups x bytes of a block id): (count, what) factors whose product,
+    # times the batch, is `total_bytes`. Shown by `--explain`.
+    factors: tuple[tuple[int, str], ...] = ()
 
 
 def tokens_held(group: LayerGroup, seq_len: int) -> int:

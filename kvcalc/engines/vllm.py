@@ -353,8 +353,11 @@ def allocate(
         tokens = 0 if bucket.group.state is not None else blocks * bucket.block
         per_token = slots * bucket.per_token if layout.group_size > 1 else (
             bucket.group.count * bucket.per_token)  # fmt: skip
+        factors = ((blocks, "blocks"), (bucket.page, "B per block"), (bucket.group.count,
+                   "layers")) if layout.uniform else ((blocks, "blocks"), (bucket.groups,
+                   "groups"), (layout.bytes_per_block, "B per block id"))  # fmt: skip
         groups.append(GroupBytes(bucket.group, tokens, per_token,
-                                 workload.batch * per_request, detail))  # fmt: skip
+                                 workload.batch * per_request, detail, factors))  # fmt: skip
     for group in architecture.groups:
         if group.kind is LayerKind.NONE:
             groups.append(GroupBytes(group, 0, 0, 0, "no cache"))

@@ -323,7 +323,9 @@ def allocate(
                   f"{plan.bytes_per_block:,} B block id")  # fmt: skip
         rows.append(GroupBytes(_row(group, attention), blocks * block,
                                plan.bytes_per_block // block,
-                               workload.batch * blocks * plan.bytes_per_block, detail))  # fmt: skip
+                               workload.batch * blocks * plan.bytes_per_block, detail,
+                               ((blocks, "blocks"), (plan.bytes_per_block,
+                                                     "B per block id"))))  # fmt: skip
     notes = (f"vllm: DeepSeek V4 packed into {len(plan.groups)} KV-cache groups (block-"
              f"outermost layout); one block id costs {plan.bytes_per_block:,} B",)  # fmt: skip
     return EngineResult(tuple(rows), notes, plan.assumptions)

@@ -25,17 +25,43 @@ def _factors(group: GroupBytes, estimate: Estimate) -> list[object]:
             size]  # fmt: skip
 
 
+def _product(factors: list[object]) -> int | None:
+    """The product of formula factors such as 2, "9,452 B" or "(512 + 64)"; None if a factor
+    is not a number."""
+    product = 1
+    for factor in factors:
+        text = str(factor).removesuffix(" B").replace(",", "").strip("()")
+        terms = text.split(" + ")
+        if not all(term.isdigit() for term in terms):
+            return None
+        product *= sum(int(term) for term in terms)
+    return product
+
+
 def group_formula(group: GroupBytes, estimate: Estimate) -> str:
-    """`batch x tokens x 2 x layers x kv_heads x head_dim x bytes = total`, per layer group."""
-    batch = estimate.workload.batch
+    """`batch x tokens x 2 x layers x kv_heads x head_dim x bytes = total`, per layer group;
+    the engine's own factors where it counts otherwise (blocks, block ids), and never a
+    product that does not come to the total."""
+    batch, total = estimate.workload.batch, group.total_bytes
+    if group.factors:
+        shown = " x ".join(f"{count:,} {what}" for count, what in group.factors)
+        return f"{batch} x {shown} = {total:,} B"
     if group.group.attention is None:
-        if group.total_bytes == 0:
+        if total == 0:
             return f"{group.group.count} layers without cache = 0 B"
-        per_layer = group.total_bytes // (batch * group.group.count)
-        return (f"{batch} x {group.group.count} x {per_layer:,} B ({group.detail}) "
-                f"= {group.total_bytes:,} B")  # fmt: skip
-    factors = [batch, group.tokens_per_sequence, *_factors(group, estimate)]
-    return f"{' x '.join(map(str, factors))} = {group.total_bytes:,} B"
+        factors: list[object] = [batch, group.group.count,
+                                 f"{total // (batch * group.group.count):,} B"]  # fmt: skip
+    else:
+        factors = [batch, group.tokens_per_sequence, *_factors(group, estimate)]
+    if _product(factors) == total:
+        line = " x ".join(map(str, factors))
+        if group.group.attention is None:  # a state: say which (e.g. "3 Mamba-pool slots")
+            line += f" ({group.detail})"
+        return f"{line} = {total:,} B"
+    how = f" ({group.detail})" if group.detail else ""
+    if total % batch == 0:
+        return f"{batch} x {total // batch:,} B per sequence{how} = {total:,} B"
+    return f"{total:,} B{how}"
 
 
 def formula(estimate: Estimate) -> str:
