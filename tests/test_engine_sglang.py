@@ -159,7 +159,8 @@ def test_deepseek_v32_dsa_indexer() -> None:
     ],
 )
 def test_default_mem_fraction_static(mib: int, expected: str) -> None:
-    assert default_util("sglang", Deployment(), mib * 2**20) == Fraction(expected)
+    llama = load_model(FIXTURE_CONFIGS / LLAMA).architecture
+    assert default_util("sglang", llama, Deployment(), mib * 2**20) == Fraction(expected)
 
 
 def test_mla_fraction_is_taken_as_reserve() -> None:

@@ -30,10 +30,13 @@ with their c4 state rows, and a c128 state ring of 128 x 4,096 x 20 = 10,485,760
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from kvcalc import estimate, load_model
 from kvcalc.engines import Deployment, capacity
+from kvcalc.engines.budget import default_util, kv_budget
 from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.dtypes import BF16, FP8
@@ -154,3 +157,23 @@ def test_fp8_and_bf16_give_the_same_pools() -> None:
     architecture = load_model(FLASH).architecture
     fp8 = capacity("sglang", architecture, FP8, BF16, Deployment(), BUDGET, 4_096).pool
     assert fp8 == pools(seq=4_096)
+
+
+def test_default_mem_fraction_static_has_no_prefill_graph_term() -> None:
+    """H200 (nvidia-smi 143,771 MiB), TP 8: `handle_gpu_memory_settings` tiers give chunked
+    prefill 8,192 and decode max_bs 512 (tp >= 4). SGLang turns the breakable prefill CUDA
+    graph off for V4 (`cuda_graph_hook.py` `disable_breakable_cudagraph_if_incompatible`, run
+    in `handle_cuda_graph_config` before `handle_gpu_memory_settings`), so
+    `reserve_for_graph_mb` is 2 x 512 = 1,024 MiB with no 8 x 58 capture sizes. reserved =
+    512 + 1.5 x 8,192 + 8 x 1 / 8 x 1,024 + 1,024 = 14,848 MiB (above the 10,240 floor);
+    f = round((143,771 - 14,848) / 143,771, 3) = round(0.896725, 3) = 0.897. A model with the
+    prefill graph reserves 464 MiB more: round(128,459 / 143,771, 3) = 0.893.
+    The usable memory: ceil(150,754,820,096 x 0.897) = 135,227,073,627 B, 603,019,281 B more
+    than at 0.893."""
+    v4 = load_model(FLASH).architecture
+    llama = load_model(FIXTURE_CONFIGS / "meta-llama__Llama-3.1-8B-Instruct.json").architecture
+    h200, tp8 = 143_771 * 2**20, Deployment(tp=8)
+    assert default_util("sglang", v4, tp8, h200) == Fraction(897, 1000)
+    assert default_util("sglang", llama, tp8, h200) == Fraction(893, 1000)
+    budget = kv_budget("sglang", v4, tp8, gpu_bytes=h200, weights_bytes=0)
+    assert (budget.usable_bytes, budget.kv_budget_bytes) == (135_227_073_627, 135_227_073_627)

@@ -190,7 +190,9 @@ def test_capacity_reproduces_a_real_mla_log_line() -> None:
 
 
 def test_default_fraction_and_reserve() -> None:
-    assert default_util("trtllm", Deployment(), 80 * 1024**3) == Fraction(9, 10)
+    assert default_util("trtllm", architecture(LLAMA), Deployment(), 80 * 1024**3) == Fraction(
+        9, 10
+    )
     reserve = estimate_reserve("trtllm", architecture(LLAMA), Deployment(), 80 * 1024**3)
     assert "max_num_tokens" in reserve.basis and reserve.total_bytes > 0
 

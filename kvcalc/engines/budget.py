@@ -1,8 +1,8 @@
 """The KV budget of one GPU: its memory x the engine's utilisation, less weights and the
 engine's non-KV memory (activations, logits, CUDA graphs, communication buffers).
 
-Each engine module may define `default_util(deployment, gpu_bytes) -> Fraction` and
-`reserve(architecture, deployment, gpu_bytes) -> Reserve`; the generic ones below apply
+Each engine module may define `default_util(architecture, deployment, gpu_bytes) -> Fraction`
+and `reserve(architecture, deployment, gpu_bytes) -> Reserve`; the generic ones below apply
 otherwise. Derivations: docs/engines.md, "Non-KV memory".
 """
 
@@ -57,13 +57,16 @@ def _module(engine: str) -> object | None:
     return importlib.import_module(f"kvcalc.engines.{name}")
 
 
-def default_util(engine: str, deployment: Deployment, gpu_bytes: int) -> Fraction:
+def default_util(
+    engine: str, architecture: Architecture, deployment: Deployment, gpu_bytes: int
+) -> Fraction:
     """The engine's default share of GPU memory (vLLM's gpu_memory_utilization, SGLang's
-    mem_fraction_static, ...); 0.9 for engines without one."""
-    hook: Callable[[Deployment, int], Fraction] | None = getattr(
+    mem_fraction_static, ...); 0.9 for engines without one. The model matters where the engine
+    says so (SGLang: DeepSeek V4 has no prefill CUDA graph to reserve for)."""
+    hook: Callable[[Architecture, Deployment, int], Fraction] | None = getattr(
         _module(engine), "default_util", None
     )
-    return hook(deployment, gpu_bytes) if hook else GENERIC_UTIL
+    return hook(architecture, deployment, gpu_bytes) if hook else GENERIC_UTIL
 
 
 def generic_reserve(
@@ -122,7 +125,8 @@ def kv_budget(
         none = Reserve((), "not applied: the KV budget was given (--kv-cache-memory)")
         rule = "KV budget per GPU = --kv-cache-memory, as given"
         return KvBudget(gpu_bytes, None, gpu_bytes, weights_bytes, none, kv_cache_memory, rule)
-    fraction = util if util is not None else default_util(engine, deployment, gpu_bytes)
+    fraction = (util if util is not None
+                else default_util(engine, architecture, deployment, gpu_bytes))  # fmt: skip
     if reserve_bytes is None:
         found = estimate_reserve(engine, architecture, deployment, gpu_bytes)
     else:

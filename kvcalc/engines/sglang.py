@@ -492,25 +492,33 @@ def _tier(gpu_mib: int, tp: int) -> tuple[int, int]:
     return 16384, 512
 
 
-def mem_fraction_static(deployment: Deployment, gpu_bytes: int, mla: bool = False) -> Fraction:
+def mem_fraction_static(
+    deployment: Deployment, gpu_bytes: int, mla: bool = False, prefill_graph: bool = True
+) -> Fraction:
     """`handle_gpu_memory_settings`, default path: reserved MiB = 512 + 1.5 x max(chunked
-    prefill, 2048) + tp x pp / 8 x 1024 + CUDA graphs (2 x decode max_bs; prefill 8 per
-    capture size, 1,536 for MLA), at least 10 GiB above 60 GiB; round((mem - reserved) /
-    mem, 3) with mem in MiB as nvidia-smi reports it."""
+    prefill, 2048) + tp x pp / 8 x 1024 + CUDA graphs (`reserve_for_graph_mb`: 2 x decode
+    max_bs; the prefill graph, when on, 8 per capture size, 1,536 for MLA), at least 10 GiB
+    above 60 GiB; round((mem - reserved) / mem, 3) with mem in MiB as nvidia-smi reports it."""
     gpu_mib = gpu_bytes // MIB
     chunked, max_bs = _tier(gpu_mib, deployment.tp)
     reserved = 512 + max(chunked, 2048) * 1.5 + deployment.tp * deployment.pp / 8 * 1024
     if deployment.arch != "cpu":
-        reserved += 2 * max_bs + (1536 if mla else 8 * _prefill_graph_sizes(chunked))
+        reserved += 2 * max_bs
+        if prefill_graph:
+            reserved += 1536 if mla else 8 * _prefill_graph_sizes(chunked)
     if gpu_mib > 60 * 1024:
         reserved = max(reserved, 10 * 1024)
     return Fraction(str(round((gpu_mib - reserved) / gpu_mib, 3)))
 
 
-def default_util(deployment: Deployment, gpu_bytes: int) -> Fraction:
-    """SGLang's default --mem-fraction-static for this GPU (a text model without MLA; the
-    MLA difference is in `reserve`)."""
-    return mem_fraction_static(deployment, gpu_bytes)
+def default_util(architecture: Architecture, deployment: Deployment, gpu_bytes: int) -> Fraction:
+    """SGLang's default --mem-fraction-static for this GPU (the MLA difference is in
+    `reserve`). DeepSeek V4 runs without the prefill CUDA graph: `cuda_graph_hook.py`
+    `disable_breakable_cudagraph_if_incompatible` turns it off ("heavy capture-pool memory
+    pressure") in `handle_cuda_graph_config`, before `handle_gpu_memory_settings`, so
+    `reserve_for_graph_mb` counts no prefill capture sizes (SGLang 0.5.23)."""
+    prefill_graph = not sglang_dsv4.is_dsv4(architecture)
+    return mem_fraction_static(deployment, gpu_bytes, prefill_graph=prefill_graph)
 
 
 def reserve(architecture: Architecture, deployment: Deployment, gpu_bytes: int) -> Reserve:

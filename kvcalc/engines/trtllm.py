@@ -247,7 +247,7 @@ def capacity(
                        tuple(lines), worst_case_units=need, requests=min(held, slots))  # fmt: skip
 
 
-def default_util(deployment: Deployment, gpu_bytes: int) -> Fraction:
+def default_util(architecture: Architecture, deployment: Deployment, gpu_bytes: int) -> Fraction:
     """free_gpu_memory_fraction: 0.9 (`llm_args.py` KvCacheConfig)."""
     return FREE_GPU_MEMORY_FRACTION
 

@@ -414,7 +414,7 @@ def capacity(
                        reserved_units=1, worst_case_units=per_request)  # fmt: skip
 
 
-def default_util(deployment: Deployment, gpu_bytes: int) -> Fraction:
+def default_util(architecture: Architecture, deployment: Deployment, gpu_bytes: int) -> Fraction:
     """gpu_memory_utilization: 0.92 in vLLM 0.33 (`config/cache.py` CacheConfig)."""
     return Fraction(92, 100)
 
