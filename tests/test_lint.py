@@ -14,7 +14,8 @@ from tests.helpers import ROOT
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is in the test extra")
 def test_ruff() -> None:
     result = subprocess.run(
-        ["ruff", "check", "kvcalc", "tests", "benchmarks", "--exclude", "tests/conformance"],
+        ["ruff", "check", "kvcalc", "tests", "benchmarks", "scripts", "--exclude",
+         "tests/conformance"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout

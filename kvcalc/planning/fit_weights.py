@@ -87,19 +87,23 @@ def _stored_weights(source: ModelSource, hub: HubOptions) -> Weights:
 
 
 def checkpoint_weights(preset: Preset, notes: tuple[str, ...]) -> Weights | None:
-    """The preset's recorded checkpoint: its exact bytes, or its stored elements by dtype
-    (the hub's safetensors metadata) x each dtype's width."""
+    """The preset's recorded checkpoint: the elements transformers loads, by dtype, x each
+    dtype's width (the weights a loader holds); else the hub's exact bytes (the files)."""
     by_dtype = [(name, count * DTYPE_BITS[name] // 8) for name, count in preset.checkpoint_by_dtype
                 if name in DTYPE_BITS]  # fmt: skip
-    if preset.checkpoint_bytes is not None:
-        total = preset.checkpoint_bytes
-    elif by_dtype and len(by_dtype) == len(preset.checkpoint_by_dtype):
-        total = sum(size for _, size in by_dtype)
+    loaded = sum(size for _, size in by_dtype)
+    if by_dtype and len(by_dtype) == len(preset.checkpoint_by_dtype):
+        total, basis = loaded, preset.checkpoint_by_dtype_source
+        if preset.checkpoint_bytes not in (None, loaded):
+            notes = (*notes, f"{preset.name}: the hub's files hold {preset.checkpoint_bytes:,} "
+                     f"bytes; a loader holds {loaded:,} (docs/engines.md, Weights)")  # fmt: skip
+    elif preset.checkpoint_bytes is not None:
+        total, basis = preset.checkpoint_bytes, preset.checkpoint_source
     else:
         return None
     elements = sum(count for _, count in preset.checkpoint_by_dtype)
-    basis = preset.checkpoint_source or f"preset {preset.name}"
-    return Weights(total, elements, "preset", preset.name, None, tuple(by_dtype), notes, basis)
+    return Weights(total, elements, "preset", preset.name, None, tuple(by_dtype), notes,
+                   basis or f"preset {preset.name}")  # fmt: skip
 
 
 def preset_weights(

@@ -29,8 +29,9 @@ class Preset:
     weights_note: str | None = None  # what params x dtype misses for this checkpoint
     family: str | None = None  # "Llama", "Qwen", ... for `kvcalc presets`
     checkpoint_bytes: int | None = None  # exact stored bytes of the published checkpoint
-    checkpoint_by_dtype: tuple[tuple[str, int], ...] = ()  # stored elements per dtype
-    checkpoint_source: str | None = None  # where the checkpoint figures come from
+    checkpoint_by_dtype: tuple[tuple[str, int], ...] = ()  # loaded elements per dtype
+    checkpoint_source: str | None = None  # where `checkpoint_bytes` comes from
+    checkpoint_by_dtype_source: str | None = None  # how `checkpoint_by_dtype` was counted
 
     @property
     def path(self) -> Path:
@@ -87,6 +88,7 @@ def all_presets() -> tuple[Preset, ...]:
             checkpoint_bytes=_checkpoint(row)[0],
             checkpoint_by_dtype=_checkpoint(row)[1],
             checkpoint_source=_checkpoint(row)[2],
+            checkpoint_by_dtype_source=_checkpoint(row)[3],
         )
         for row in index["presets"]
     )
@@ -94,19 +96,21 @@ def all_presets() -> tuple[Preset, ...]:
 
 def _checkpoint(
     row: dict[str, object],
-) -> tuple[int | None, tuple[tuple[str, int], ...], str | None]:
-    """The `checkpoint` entry of an index row: exact bytes, elements per dtype, source."""
+) -> tuple[int | None, tuple[tuple[str, int], ...], str | None, str | None]:
+    """The `checkpoint` entry of an index row: the hub's exact bytes, the elements per dtype
+    that transformers loads (scripts/record_checkpoints.py), and the source of each."""
     entry = row.get("checkpoint")
     if not isinstance(entry, dict):
-        return None, (), None
-    total, by_dtype, source = entry.get("bytes"), entry.get("parameters_by_dtype"), entry.get(
-        "source")  # fmt: skip
+        return None, (), None, None
+    total, by_dtype = entry.get("bytes"), entry.get("parameters_by_dtype")
+    source, by_dtype_source = entry.get("source"), entry.get("parameters_by_dtype_source")
     counts = tuple(
         (str(name), count) for name, count in sorted((by_dtype or {}).items())
         if isinstance(count, int) and not isinstance(count, bool)
     )  # fmt: skip
     return (total if isinstance(total, int) else None, counts,
-            source if isinstance(source, str) else None)  # fmt: skip
+            source if isinstance(source, str) else None,
+            by_dtype_source if isinstance(by_dtype_source, str) else None)  # fmt: skip
 
 
 def find_preset(reference: str) -> Preset | None:
