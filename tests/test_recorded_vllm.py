@@ -118,3 +118,19 @@ def test_cpu_mla_block_16_overrides_a_users_block_size(
         == 497_664  # fmt: skip
     result = size("vllm", architecture, Workload(1, 4096), model, model, deployment)
     assert any("overrides it" in note for note in result.assumptions)
+
+
+@pytest.mark.parametrize("asked", [None, True, False])
+def test_cpu_mla_turns_prefix_caching_off(asked: bool | None) -> None:
+    """vLLM's CPU platform turns prefix caching off for MLA off the AMX path, whatever was asked
+    (`platforms/cpu.py` `check_and_update_config` L533-547: "MLA is enabled on a non-GPU
+    platform; forcing chunked prefill and prefix caching to be disabled"). DeepSeek-V2-Lite has
+    no Mamba layer, so its blocks are the same either way: 4,096 tokens = 256 blocks of 16 x
+    576 x 2 B x 27 layers = 127,401,984 B."""
+    architecture = read_architecture(_config(MLA_BUDGETS[0].values[0]))
+    model = model_dtype_of(architecture)
+    deployment = Deployment(gpu_arch="cpu", prefix_caching=asked)
+    result = size("vllm", architecture, Workload(1, 4096), model, model, deployment)
+    prefix = [note for note in result.assumptions if "prefix caching" in note]
+    assert prefix == ["prefix caching off: vLLM's CPU platform turns it off for MLA"]
+    assert result.total_bytes == 256 * 16 * 576 * 2 * 27 == 127_401_984

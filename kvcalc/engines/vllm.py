@@ -150,8 +150,19 @@ def settings(architecture: Architecture, dtype: CacheDtype, deployment: Deployme
         g.attention for g in architecture.groups
     )
     prefix = supported if deployment.prefix_caching is None else deployment.prefix_caching
-    notes.append(f"prefix caching {'on' if prefix else 'off'}"
-                 + (" (the default)" if deployment.prefix_caching is None else ""))  # fmt: skip
+    if cpu and _is_mla(architecture):
+        # The CPU platform turns prefix caching off for MLA off the AMX path, whatever was asked
+        # (platforms/cpu.py `check_and_update_config` L533-547). A hybrid's mamba_cache_mode
+        # was already resolved from it (`try_verify_and_update_config` runs first), so the
+        # state blocks keep the asked-for mode.
+        hybrid = any(g.state is not None for g in architecture.groups)
+        notes.append("prefix caching off: vLLM's CPU platform turns it off for MLA"
+                     + (f" (mamba_cache_mode {'align' if prefix else 'none'}, set before)"
+                        if hybrid else ""))  # fmt: skip
+        prefix = prefix and hybrid
+    else:
+        notes.append(f"prefix caching {'on' if prefix else 'off'}"
+                     + (" (the default)" if deployment.prefix_caching is None else ""))  # fmt: skip
     notes.append("async scheduling off (CPU)" if cpu else
                  "async scheduling on: the next token's slot is already allocated")  # fmt: skip
     return Settings(block, not cpu, prefix, tokens, seqs, tuple(notes))
