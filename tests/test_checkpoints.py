@@ -107,3 +107,17 @@ def test_mxfp4_presets_keep_the_hubs_file_total() -> None:
     weights = fit_weights("gpt-oss-20b", "--gpu", "h100")
     assert weights["total_bytes"] == 13_761_264_768
     assert "total_size" in str(weights["basis"])
+
+
+def test_a_quantized_alias_is_not_sized_by_its_bf16_presets_checkpoint() -> None:
+    """Offline, zai-org/GLM-5-FP8 takes the config of preset glm-5 (zai-org/GLM-5, bf16), whose
+    1,487,822,475,264 B would be twice its fp8 weights: a wrong exit 4 on 8 x H200. It is
+    refused (exit 1) with the option to pass instead; the preset's own repo is still sized."""
+    refused = run_kvcalc("fit", "zai-org/GLM-5-FP8", "--gpu", "h200", "--gpus", "8")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "stored FP8" in refused.stderr and "--weights SIZE" in refused.stderr
+    own = run_kvcalc("fit", "zai-org/GLM-5", "--gpu", "h200", "--gpus", "8", "--json")  # offline
+    assert json.loads(own.stdout)["weights"]["total_bytes"] == 1_487_822_475_264
+    preset = find_preset("glm-5")
+    assert preset is not None and preset.shares_checkpoint("zai-org/GLM-5")
+    assert not preset.shares_checkpoint("nvidia/GLM-5-NVFP4")

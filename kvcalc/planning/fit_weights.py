@@ -11,7 +11,7 @@ from kvcalc.planning.estimation import resolve_dtype
 from kvcalc.sizes import parse_size
 from kvcalc.sources.gguf import GgufHeader, gguf_source_weights
 from kvcalc.sources.hub import HubUnavailableError
-from kvcalc.sources.presets import Preset, find_preset
+from kvcalc.sources.presets import Preset, find_preset, quantized_tag
 from kvcalc.sources.resolve import HubOptions, ModelSource
 from kvcalc.sources.weights import (
     DTYPE_BITS,
@@ -58,6 +58,7 @@ def resolve_weights(
             if preset is None or hub.revision is not None:
                 raise
             note = f"{error}; using the checkpoint bundled for {preset.hub_id}"
+            _check_same_checkpoint(preset, source.name, override)
             return preset_weights(preset, architecture, override, (note,))
         if override is None:
             return stored
@@ -66,7 +67,20 @@ def resolve_weights(
             f"{override.name}, not the stored bytes"
         )
         return counted_weights(stored.params, override, stored.source, stored.location, [note])
+    _check_same_checkpoint(preset, source.reference or source.name, override)
     return preset_weights(preset, architecture, override, ())
+
+
+def _check_same_checkpoint(preset: Preset, reference: str, override: CacheDtype | None) -> None:
+    """Refuses (exit 1) to size `reference` by a preset whose checkpoint is stored otherwise:
+    a quantized alias of a bf16 preset, or the reverse. --weights-dtype prices it as asked."""
+    if override is None and not preset.shares_checkpoint(reference):
+        stored = quantized_tag(reference) or "unquantized"
+        raise NoWeightsError(
+            f"{reference} is stored {stored}, unlike {preset.hub_id} whose checkpoint preset "
+            f"{preset.name} records; pass --weights SIZE (its checkpoint's bytes), or reach the "
+            "hub to read its safetensors headers"
+        )
 
 
 def _stored_weights(source: ModelSource, hub: HubOptions) -> Weights:

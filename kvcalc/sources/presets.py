@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from pathlib import Path
 
 from kvcalc.values import value
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # kvcalc/
+# How a repo's name announces quantized weights: "Qwen3-8B-FP8", "GLM-5-NVFP4", "...-FP8-dynamic".
+_QUANTIZED_TAG = re.compile(
+    r"-(FP8|NVFP4|MXFP4|FP4|INT4|INT8|AWQ|GPTQ|W4A16|W8A8)(?=-|$)", re.IGNORECASE
+)
+
+
+def quantized_tag(reference: str) -> str:
+    """The quantization a repo's name announces ("FP8", "NVFP4"...); "" for none (BF16...)."""
+    found = _QUANTIZED_TAG.search(reference.rsplit("/", 1)[-1])
+    return found.group(1).upper() if found else ""
 
 
 @value
@@ -54,6 +65,12 @@ class Preset:
         return "/" not in wanted and any(
             wanted == hub_id.rsplit("/", 1)[1].lower() for hub_id in self.hub_ids
         )
+
+    def shares_checkpoint(self, reference: str) -> bool:
+        """`reference` (its name, hub id or an alias) announces the storage of the preset's own
+        hub id: its recorded checkpoint and parameter count size it. A quantized alias of a
+        bf16 preset (`Qwen/Qwen3-8B-FP8`) shares the architecture, not the weights."""
+        return quantized_tag(reference) == quantized_tag(self.hub_id)
 
     def mentions(self, text: str) -> bool:
         """`text` occurs in its name, a hub id, an alias or its family, in any case."""

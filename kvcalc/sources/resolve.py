@@ -27,6 +27,7 @@ class ModelSource:
     location: str
     config: object
     notes: tuple[str, ...] = ()
+    reference: str = ""  # what the user named, where a preset stands in for it (an alias)
 
 
 @value
@@ -51,7 +52,7 @@ def resolve(reference: str, hub: HubOptions | None = None) -> ModelSource:
         return _local(path)
     preset = find_preset(reference)
     if preset is not None and "/" not in reference:
-        return _preset(preset)
+        return _preset(preset, reference=reference)
     # Compiled here, past the paths and presets that most runs name (re's cache keeps them).
     gguf = re.fullmatch(_HUB_GGUF, reference, re.IGNORECASE)
     if gguf:
@@ -136,8 +137,9 @@ def _hub_gguf(repo_id: str, filename: str, hub: HubOptions) -> ModelSource:
     return ModelSource(f"{repo_id}:{filename}", "hub", location, header, gguf_notes(header))
 
 
-def _preset(preset: Preset, notes: tuple[str, ...] = ()) -> ModelSource:
-    return ModelSource(preset.name, "preset", preset.hub_id, read_config_file(preset.path), notes)
+def _preset(preset: Preset, notes: tuple[str, ...] = (), reference: str = "") -> ModelSource:
+    config = read_config_file(preset.path)
+    return ModelSource(preset.name, "preset", preset.hub_id, config, notes, reference)
 
 
 def _hub(repo_id: str, hub: HubOptions, preset: Preset | None) -> ModelSource:
@@ -150,7 +152,8 @@ def _hub(repo_id: str, hub: HubOptions, preset: Preset | None) -> ModelSource:
         # Without an explicit revision, a bundled copy of the same repo's config is as good.
         if preset is None or hub.revision is not None:
             raise
-        return _preset(preset, (f"{error}; using the bundled config of {preset.hub_id}",))
+        note = f"{error}; using the bundled config of {preset.hub_id}"
+        return _preset(preset, (note,), reference=repo_id)
     location = f"{repo_id}@{hub.revision}" if hub.revision else repo_id
     try:
         config = read_config_file(Path(file))
