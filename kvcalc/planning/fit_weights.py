@@ -110,7 +110,7 @@ def checkpoint_weights(preset: Preset, notes: tuple[str, ...]) -> Weights | None
         total, basis = loaded, preset.checkpoint_by_dtype_source
         if preset.checkpoint_bytes not in (None, loaded):
             notes = (*notes, f"{preset.name}: the hub's files hold {preset.checkpoint_bytes:,} "
-                     f"bytes; a loader holds {loaded:,} (docs/engines.md, Weights)")  # fmt: skip
+                     f"bytes; a loader holds {loaded:,} (docs/checkpoints.md)")  # fmt: skip
     elif preset.checkpoint_bytes is not None:
         total, basis = preset.checkpoint_bytes, preset.checkpoint_source
     else:
