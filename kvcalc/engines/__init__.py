@@ -16,7 +16,7 @@ from kvcalc.engines.deployment import Deployment
 from kvcalc.engines.kvbytes import GroupBytes, Workload, cache_bytes
 from kvcalc.errors import InputError
 from kvcalc.model.architecture import Architecture
-from kvcalc.model.dtypes import CacheDtype
+from kvcalc.model.dtypes import BF16, FP16, FP32, CacheDtype, parse_dtype
 from kvcalc.values import value
 
 if TYPE_CHECKING:  # a budget's figures (engines.pool) are imported only by `capacity`
@@ -72,6 +72,48 @@ def _default(
 ) -> EngineResult:  # fmt: skip
     require_dtype("default", dtype, exclude=("fp8_ds_mla",))
     return EngineResult(cache_bytes(architecture, workload, dtype, model))
+
+
+def compute_dtype(
+    engine: str, model_type: str, config: CacheDtype
+) -> tuple[CacheDtype, tuple[str, ...]]:
+    """The dtype `engine` runs a checkpoint in at its default (`--dtype auto`), given the
+    checkpoint's own: vLLM and SGLang run a float32 checkpoint in 16 bits, every other engine
+    and any other dtype as the config says."""
+    if config != FP32:
+        return config, ()
+    name = engine.lower()
+    if name == "vllm":
+        # config/model.py `_resolve_auto_dtype` (vLLM 0.33.0): float32 becomes the platform's
+        # first supported dtype, bf16 on Ampere and later and on CPUs with bf16.
+        return BF16, ("vllm: a float32 checkpoint runs in bf16 (vLLM's --dtype auto)",)
+    if name == "sglang":
+        # srt/configs/model_config.py `_get_and_verify_dtype` (SGLang 0.5.23).
+        chosen = BF16 if model_type.startswith("gemma") else FP16
+        return chosen, (f"sglang: a float32 checkpoint runs in {chosen.name} (SGLang's --dtype "
+                        "auto)",)  # fmt: skip
+    return config, ()
+
+
+def auto_cache_dtype(
+    engine: str, architecture: Architecture, config: CacheDtype
+) -> tuple[CacheDtype, tuple[str, ...]]:
+    """The KV-cache dtype `--dtype auto` means under `engine` for a checkpoint in `config`:
+    llama.cpp caches in f16 whatever the weights (`--cache-type-k/-v` default f16); the others
+    in the dtype they run the model in, or the one the checkpoint's quantization_config asks
+    for (vLLM, SGLang, TensorRT-LLM read it; transformers' caches keep the model dtype)."""
+    name = engine.lower()
+    if name == "llama.cpp":
+        shown = () if config.bytes_for(1) == 2 and architecture.kv_cache_dtype is None else (
+            "llama.cpp: --dtype auto is its default cache type, f16",)  # fmt: skip
+        return FP16, shown
+    if architecture.kv_cache_dtype is not None and name not in ("transformers", "naive"):
+        return parse_dtype(architecture.kv_cache_dtype), (
+            f"--dtype auto: the checkpoint's quantization_config asks for a "
+            f"{architecture.kv_cache_dtype} KV cache, which vLLM uses; pass --dtype to size "
+            "another",
+        )
+    return compute_dtype(name, architecture.model_type, config)
 
 
 def require_dtype(

@@ -71,28 +71,31 @@ def load_model(reference: str | os.PathLike[str], hub: HubOptions | None = None)
 
 
 def resolve_dtype(
-    name: str, architecture: Architecture, *, kv_cache: bool = False
+    name: str, architecture: Architecture, *, kv_cache: bool = False, engine: str = "default"
 ) -> tuple[CacheDtype, tuple[str, ...]]:
     """The dtype for `name`; `auto` is the config's own dtype (fp16 if it names none). For the
-    KV cache (`kv_cache`), `auto` is first the cache dtype the checkpoint quantizes to, as vLLM
-    takes it (kvcalc.model.dialects.quantization)."""
+    KV cache (`kv_cache`), `auto` is what `engine` caches in at its default
+    (`engines.auto_cache_dtype`): the checkpoint's quantized cache dtype where the engine
+    reads it, llama.cpp's f16, a float32 checkpoint in the 16 bits vLLM and SGLang run it in."""
     if name.strip().lower() != "auto":
         return parse_dtype(name), ()
-    if kv_cache and architecture.kv_cache_dtype is not None:
-        return parse_dtype(architecture.kv_cache_dtype), (
-            f"--dtype auto: the checkpoint's quantization_config asks for a "
-            f"{architecture.kv_cache_dtype} KV cache, which vLLM uses; pass --dtype to size "
-            "another",
-        )
+    notes: tuple[str, ...] = ()
     if architecture.config_dtype is None:
-        return FP16, ("config.json names no torch_dtype; assuming fp16 (2 bytes per element)",)
-    found = config_dtype(architecture.config_dtype)
+        found: CacheDtype | None = FP16
+        notes = ("config.json names no torch_dtype; assuming fp16 (2 bytes per element)",)
+    else:
+        found = config_dtype(architecture.config_dtype)
     if found is None:
         raise ConfigError(
             f"config.json torch_dtype {architecture.config_dtype!r} is not a dtype kvcalc "
             "knows; pass --dtype"
         )
-    return found, ()
+    if not kv_cache:
+        return found, notes
+    from kvcalc.engines import auto_cache_dtype
+
+    chosen, engine_notes = auto_cache_dtype(engine, architecture, found)
+    return chosen, (*notes, *engine_notes)
 
 
 def resolve_seq(text: str | int, architecture: Architecture) -> tuple[int, tuple[str, ...]]:
@@ -145,8 +148,8 @@ def estimate(
     rule(engine)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, hub)
     architecture = loaded.architecture
-    cache_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True)
-    model_dtype = model_dtype_of(architecture, cache_dtype)
+    cache_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True, engine=engine)
+    model_dtype = model_dtype_of(architecture, cache_dtype, engine)
     seq_len, seq_notes = resolve_seq(seq, architecture)
     batch_size = positive_count(batch, "--batch") or 1
     encoder = positive_count(enc_seq if not isinstance(enc_seq, str) else parse_tokens(enc_seq,
@@ -188,15 +191,20 @@ def marginal_bytes(
     )
 
 
-def model_dtype_of(architecture: Architecture, cache: CacheDtype | None = None) -> CacheDtype:
-    """The dtype the model computes in: its torch_dtype; fp16 when it names none; the cache
-    dtype given when it names one kvcalc does not know (else that is an error)."""
+def model_dtype_of(
+    architecture: Architecture, cache: CacheDtype | None = None, engine: str = "default"
+) -> CacheDtype:
+    """The dtype `engine` computes the model in: its torch_dtype (fp16 when it names none) as
+    the engine runs it (`engines.compute_dtype`); the cache dtype given when the config names
+    one kvcalc does not know (else that is an error)."""
+    from kvcalc.engines import compute_dtype
+
     if architecture.config_dtype is None:
         return FP16
     found = config_dtype(architecture.config_dtype)
     if found is None and cache is not None:
         return cache
-    return resolve_dtype("auto", architecture)[0]
+    return compute_dtype(engine, architecture.model_type, resolve_dtype("auto", architecture)[0])[0]
 
 
 def window_notes(groups: tuple[GroupBytes, ...], seq_len: int) -> tuple[str, ...]:

@@ -370,7 +370,7 @@ def fit(
     fraction = parse_util(util)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, hub)
     architecture = loaded.architecture
-    kv_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True)
+    kv_dtype, dtype_notes = resolve_dtype(dtype, architecture, kv_cache=True, engine=engine)
     seq_len, seq_notes = resolve_seq(seq, architecture)
     batch_size = positive_count(batch, "--batch") or 1
     encoder = positive_count(parse_tokens(enc_seq, what="--enc-seq") if isinstance(enc_seq, str)
@@ -389,9 +389,9 @@ def fit(
         mamba_strategy=knobs.mamba_strategy, mamba_dtype=knobs.mamba_dtype,
         mamba_ssm_dtype=knobs.mamba_ssm_dtype, attention_windows=knobs.attention_windows,
     )  # fmt: skip
-    plan_draft, draft_notes = _draft(draft, spec_tokens, dtype, weights_dtype, hub)
+    plan_draft, draft_notes = _draft(draft, spec_tokens, dtype, weights_dtype, hub, engine)
     plan = Workplan(
-        engine, architecture, kv_dtype, model_dtype_of(architecture, kv_dtype), device,
+        engine, architecture, kv_dtype, model_dtype_of(architecture, kv_dtype, engine), device,
         found.total_bytes, batch_size, seq_len, encoder, deployment, fraction,
         _optional_size(reserve, "--reserve"), _optional_size(kv_cache_memory, "--kv-cache-memory"),
         plan_draft,
@@ -414,7 +414,7 @@ def fit(
 
 def _draft(
     draft: str | os.PathLike[str] | LoadedModel | None, spec_tokens: int, dtype: str,
-    weights_dtype: str, hub: HubOptions,
+    weights_dtype: str, hub: HubOptions, engine: str,
 ) -> tuple[Draft | None, tuple[str, ...]]:  # fmt: skip
     """The draft of speculative decoding: its architecture, cache dtype and weights."""
     if draft is None:
@@ -422,7 +422,7 @@ def _draft(
     if isinstance(spec_tokens, bool) or spec_tokens <= 0:
         raise InputError(f"--spec-tokens must be a positive integer, got {spec_tokens!r}")
     loaded = draft if isinstance(draft, LoadedModel) else load_model(draft, hub)
-    draft_dtype, notes = resolve_dtype(dtype, loaded.architecture, kv_cache=True)
+    draft_dtype, notes = resolve_dtype(dtype, loaded.architecture, kv_cache=True, engine=engine)
     weights = resolve_weights(loaded.source, loaded.architecture, dtype=weights_dtype,
                               params=None, hub=hub)  # fmt: skip
     note = (f"draft {loaded.source.name}: served on the same GPUs with the same TP/PP split; "
