@@ -97,9 +97,9 @@ def test_every_name_and_alias_finds_its_preset_in_any_case() -> None:
     for preset in all_presets():
         for reference in (preset.name, preset.hub_id, *preset.aliases):
             for spelling in (reference, reference.upper(), reference.lower()):
-                assert find_preset(spelling) is preset, spelling
+                assert find_preset(spelling) == preset, spelling
         for hub_id in preset.hub_ids:  # the repo part alone: Llama-3.1-8B-Instruct
-            assert find_preset(hub_id.split("/")[1]) is preset, hub_id
+            assert find_preset(hub_id.split("/")[1]) == preset, hub_id
 
 
 def test_every_hub_alias_falls_back_to_its_preset_when_the_hub_is_unreachable(

@@ -7,6 +7,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from kvcalc.values import value
 
@@ -55,16 +56,11 @@ class Preset:
 
     def matches(self, reference: str) -> bool:
         """`reference` is this preset's name, hub id or an alias, in any case."""
-        wanted = reference.lower()
-        names = (self.name, self.hub_id, *self.aliases)
-        return any(wanted == name.lower() for name in names)
+        return _names_match((self.name, self.hub_id, *self.aliases), reference)
 
     def matches_repo_name(self, reference: str) -> bool:
         """`reference` is the repo part of one of its hub ids (`Llama-3.1-8B-Instruct`)."""
-        wanted = reference.lower()
-        return "/" not in wanted and any(
-            wanted == hub_id.rsplit("/", 1)[1].lower() for hub_id in self.hub_ids
-        )
+        return _repo_name_matches(self.hub_ids, reference)
 
     def shares_checkpoint(self, reference: str) -> bool:
         """`reference` (its name, hub id or an alias) announces the storage of the preset's own
@@ -86,28 +82,48 @@ def presets_dir() -> Path:
 
 
 @cache
-def all_presets() -> tuple[Preset, ...]:
+def _index_rows() -> tuple[dict[str, Any], ...]:
+    """The rows of presets/index.json, parsed once."""
     index = json.loads((presets_dir() / "index.json").read_text(encoding="utf-8"))
-    return tuple(
-        Preset(
-            name=row["name"],
-            hub_id=row["hub_id"],
-            file=row["file"],
-            origin=row["origin"],
-            aliases=tuple(row.get("aliases", ())),
-            headline=bool(row.get("headline", False)),
-            params=row.get("params"),
-            params_source=row.get("params_source"),
-            params_exact=bool(row.get("params_exact", True)),
-            weights_dtype=row.get("weights_dtype"),
-            weights_note=row.get("weights_note"),
-            family=row.get("family"),
-            checkpoint_bytes=_checkpoint(row)[0],
-            checkpoint_by_dtype=_checkpoint(row)[1],
-            checkpoint_source=_checkpoint(row)[2],
-            checkpoint_by_dtype_source=_checkpoint(row)[3],
-        )
-        for row in index["presets"]
+    return tuple(index["presets"])
+
+
+def _preset(row: dict[str, Any]) -> Preset:
+    bytes_, by_dtype, source, by_dtype_source = _checkpoint(row)
+    return Preset(
+        name=row["name"],
+        hub_id=row["hub_id"],
+        file=row["file"],
+        origin=row["origin"],
+        aliases=tuple(row.get("aliases", ())),
+        headline=bool(row.get("headline", False)),
+        params=row.get("params"),
+        params_source=row.get("params_source"),
+        params_exact=bool(row.get("params_exact", True)),
+        weights_dtype=row.get("weights_dtype"),
+        weights_note=row.get("weights_note"),
+        family=row.get("family"),
+        checkpoint_bytes=bytes_,
+        checkpoint_by_dtype=by_dtype,
+        checkpoint_source=source,
+        checkpoint_by_dtype_source=by_dtype_source,
+    )
+
+
+@cache
+def all_presets() -> tuple[Preset, ...]:
+    return tuple(_preset(row) for row in _index_rows())
+
+
+def _names_match(names: tuple[str, ...], reference: str) -> bool:
+    wanted = reference.lower()
+    return any(wanted == name.lower() for name in names)
+
+
+def _repo_name_matches(hub_ids: tuple[str, ...], reference: str) -> bool:
+    wanted = reference.lower()
+    return "/" not in wanted and any(
+        wanted == hub_id.rsplit("/", 1)[1].lower() for hub_id in hub_ids
     )
 
 
@@ -132,11 +148,17 @@ def _checkpoint(
 
 def find_preset(reference: str) -> Preset | None:
     """The preset called `reference` (name, alias or hub id, or a hub id's repo part without
-    its org; any case), if there is one."""
-    presets = all_presets()
-    exact = next((preset for preset in presets if preset.matches(reference)), None)
-    return exact or next((preset for preset in presets if preset.matches_repo_name(reference)),
-                         None)  # fmt: skip
+    its org; any case), if there is one. Only that preset is built: `estimate <preset>` runs
+    in shell loops."""
+    rows = _index_rows()
+    names = [(row["name"], row["hub_id"], *row.get("aliases", ())) for row in rows]
+    found = next((row for row, known in zip(rows, names, strict=True)
+                  if _names_match(known, reference)), None)  # fmt: skip
+    if found is None:
+        hub_ids = [(known[1], *(name for name in known[2:] if "/" in name)) for known in names]
+        found = next((row for row, known in zip(rows, hub_ids, strict=True)
+                      if _repo_name_matches(known, reference)), None)  # fmt: skip
+    return None if found is None else _preset(found)
 
 
 def presets_by_family(text: str | None = None) -> dict[str, tuple[Preset, ...]]:
