@@ -35,6 +35,26 @@ class PoolFigures:
         return self.worst_case_units <= self.units - self.reserved_units
 
 
+def vllm_block_pool(
+    block_bytes: int, budget_bytes: int, worst_case_blocks: int, seq_len: int, device: str
+) -> PoolFigures:
+    """vLLM's figures for a budget of block ids of `block_bytes` each: num_blocks = budget //
+    block_bytes; "Maximum concurrency" = num_blocks / the blocks one request may need at
+    max_model_len; "GPU KV cache size" = int(that x M) tokens; one null block kept for the pool
+    (vLLM 0.33.0 `v1/core/kv_cache_utils.py` `get_max_concurrency_for_kv_cache_config`,
+    `get_kv_cache_capacity`; `_check_enough_kv_cache_memory` admits a request only if its worst
+    case fits beside the null block). `device` is "CPU" or "GPU", as the log line says."""
+    blocks = max(0, budget_bytes) // block_bytes
+    concurrency = blocks / worst_case_blocks if worst_case_blocks else 0.0
+    tokens = int(concurrency * seq_len)
+    lines = (
+        f"{device} KV cache size: {tokens:,} tokens",
+        f"Maximum concurrency for {seq_len:,} tokens per request: {concurrency:.2f}x",
+    )
+    return PoolFigures("block", block_bytes, blocks, tokens, concurrency, lines,
+                       reserved_units=1, worst_case_units=worst_case_blocks)  # fmt: skip
+
+
 @value
 class Capacity:
     """What a KV budget on one GPU holds for requests of `seq_len` tokens: the engine's

@@ -19,7 +19,7 @@ from kvcalc.engines.kvbytes import (
     refuse_compressed,
     state_bytes,
 )
-from kvcalc.engines.pool import PoolFigures
+from kvcalc.engines.pool import PoolFigures, vllm_block_pool
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype, parse_dtype
@@ -407,22 +407,13 @@ def capacity(
     if vllm_dsv4.applies(architecture):
         return vllm_dsv4.capacity(architecture, dtype, model, deployment, budget_bytes, seq_len)
     layout = plan(architecture, dtype, model, deployment)
-    blocks = max(0, budget_bytes) // layout.bytes_per_block
     per_request = sum(
         bucket.groups * _worst_case_blocks(bucket, architecture, seq_len, layout.settings,
                                            deployment, enc_seq)
         for bucket in (layout.buckets[:1] if layout.uniform else layout.buckets)
     )  # fmt: skip
-    concurrency = blocks / per_request if per_request else 0.0
-    tokens = int(concurrency * seq_len)
-    lines = (
-        f"{'CPU' if deployment.arch == 'cpu' else 'GPU'} KV cache size: {tokens:,} tokens",
-        f"Maximum concurrency for {seq_len:,} tokens per request: {concurrency:.2f}x",
-    )
-    # The block pool keeps one null block for itself; a request is admitted only if its worst
-    # case fits beside it (`_check_enough_kv_cache_memory`).
-    return PoolFigures("block", layout.bytes_per_block, blocks, tokens, concurrency, lines,
-                       reserved_units=1, worst_case_units=per_request)  # fmt: skip
+    device = "CPU" if deployment.arch == "cpu" else "GPU"
+    return vllm_block_pool(layout.bytes_per_block, budget_bytes, per_request, seq_len, device)
 
 
 def default_util(architecture: Architecture, deployment: Deployment, gpu_bytes: int) -> Fraction:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kvcalc.engines import Deployment, EngineResult
 from kvcalc.engines.kvbytes import GroupBytes, Workload
-from kvcalc.engines.pool import PoolFigures
+from kvcalc.engines.pool import PoolFigures, vllm_block_pool
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
 from kvcalc.model.dtypes import CacheDtype
@@ -339,13 +339,6 @@ def capacity(
     groups of their worst case at max_model_len (`get_max_concurrency_for_kv_cache_config`,
     kv_cache_utils.py L1061-1093); tokens = int(concurrency x M) (L1120-1128)."""
     plan = layout(architecture, dtype, model, deployment)
-    blocks = max(0, budget_bytes) // plan.bytes_per_block
     per_request = sum(_worst(group, seq_len, plan.in_flight_tokens) for group in plan.groups)
-    concurrency = blocks / per_request
-    tokens = int(concurrency * seq_len)
-    lines = (
-        f"{'CPU' if deployment.arch == 'cpu' else 'GPU'} KV cache size: {tokens:,} tokens",
-        f"Maximum concurrency for {seq_len:,} tokens per request: {concurrency:.2f}x",
-    )
-    return PoolFigures("block", plan.bytes_per_block, blocks, tokens, concurrency, lines,
-                       reserved_units=1, worst_case_units=per_request)  # fmt: skip
+    device = "CPU" if deployment.arch == "cpu" else "GPU"
+    return vllm_block_pool(plan.bytes_per_block, budget_bytes, per_request, seq_len, device)
