@@ -161,7 +161,7 @@ def estimate(
         deployment = replace(deployment, block_size=block)
     result = size(engine, architecture, workload, cache_dtype, model_dtype, deployment)
     notes = (*loaded.source.notes, *dtype_notes, *seq_notes, *result.notes,
-             *window_notes(result.groups, seq_len))  # fmt: skip
+             *window_notes(result.groups, seq_len, architecture.num_layers))  # fmt: skip
     single = result if batch_size == 1 else None
     marginal = marginal_bytes(engine, architecture, workload, cache_dtype, model_dtype,
                               deployment, single)  # fmt: skip
@@ -207,11 +207,16 @@ def model_dtype_of(
     return compute_dtype(engine, architecture.model_type, resolve_dtype("auto", architecture)[0])[0]
 
 
-def window_notes(groups: tuple[GroupBytes, ...], seq_len: int) -> tuple[str, ...]:
-    """`52 of 62 layers capped at 1,024 tokens` for every windowed group that caps."""
+def window_notes(
+    groups: tuple[GroupBytes, ...], seq_len: int, layers: int | None = None
+) -> tuple[str, ...]:
+    """`52 of 62 layers capped at 1,024 tokens` for every windowed group that caps; "layer
+    caches" where the groups are an engine's caches rather than the model's `layers` (vLLM's
+    DeepSeek V4 groups: a layer holds up to three caches)."""
     total = sum(group.group.count for group in groups)
+    what = "layers" if layers in (None, total) else "layer caches"
     return tuple(
-        f"{group.group.count} of {total} layers capped at {group.tokens_per_sequence:,} tokens "
+        f"{group.group.count} of {total} {what} capped at {group.tokens_per_sequence:,} tokens "
         f"({group.group.kind.value}, window {group.group.window_tokens:,})"
         for group in groups
         if group.group.window_tokens is not None and 0 < group.tokens_per_sequence < seq_len
