@@ -11,7 +11,8 @@ Rules proven (docs/engines.md §1): page sizes, uniform and hybrid KV-cache grou
 padding slots, hybrid block alignment to the Mamba page, num_blocks = budget // block-id
 bytes, each spec's worst case (full, sliding with the in-flight tokens, MLA, Mamba with and
 without prefix caching), concurrency and tokens, the admission check, and the SSM-state dtype
-override (Qwen3-Next with --mamba-ssm-cache-dtype float32: block 1152, page 2,359,296).
+override (Qwen3-Next with --mamba-ssm-cache-dtype float32: block 1152, page 2,359,296), and
+DeepSeek V4's packed groups (`deepseek-v4-flash-bf16`, see `test_deepseek_v4_packed_groups`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from kvcalc.engines import Deployment, capacity, size
+from kvcalc.engines import Deployment, capacity, size, vllm_dsv4
 from kvcalc.engines.kvbytes import Workload
 from kvcalc.model.dialects import read_architecture
 from kvcalc.model.dtypes import parse_dtype
@@ -45,13 +46,24 @@ def _config(case: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _budgets() -> list[Any]:
+# DeepSeek V4 cases: checked by test_deepseek_v4_packed_groups, with the batched tokens vLLM
+# resolved (the recording host has no AMX, see there).
+V4_CASES = {"deepseek-v4-flash", "deepseek-v4-flash-bf16"}
+
+
+def _budgets(v4: bool = False) -> list[Any]:
     found = []
     for case in DATA["cases"]:
+        if (case["name"] in V4_CASES) != v4:
+            continue
         for index, variant in enumerate(case["variants"]):
             for budget in variant.get("budgets", []):
                 name = f"{case['name']}-{index}-{budget['kv_cache_memory_bytes']}"
-                found.append(pytest.param(case, variant["options"], budget, id=name))
+                options = variant["options"]
+                if v4:
+                    batched = variant["resolved"]["max_num_batched_tokens"]
+                    options = {**options, "max_num_batched_tokens": batched}
+                found.append(pytest.param(case, options, budget, id=name))
     return found
 
 
@@ -134,3 +146,62 @@ def test_cpu_mla_turns_prefix_caching_off(asked: bool | None) -> None:
     prefix = [note for note in result.assumptions if "prefix caching" in note]
     assert prefix == ["prefix caching off: vLLM's CPU platform turns it off for MLA"]
     assert result.total_bytes == 256 * 16 * 576 * 2 * 27 == 127_401_984
+
+
+V4_BUDGETS = _budgets(v4=True)
+
+
+@pytest.mark.parametrize(("case", "options", "budget"), V4_BUDGETS)
+def test_deepseek_v4_packed_groups(
+    case: dict[str, Any], options: dict[str, Any], budget: dict[str, Any]
+) -> None:
+    """DeepSeek-V4-Flash on vLLM 0.32.0's CPU planner (`kv_cache_utils.py`
+    `_get_packed_kv_cache_groups` L1860, `_get_kv_cache_bytes_per_block` L1520; the CPU
+    indexer backend asks for BLHNC, block-outermost). The real config stops at model creation
+    on this host (no AMX: the CPU fp8 block-scaled linear kernels refuse, `model_executor/
+    kernels/linear/scaled_mm/cpu.py`); the `-bf16` case drops `quantization_config`, the
+    weights' format (the cache is fp8_ds_mla either way).
+
+    Recorded, and worked from the source in docs/engines.md §1.13: five groups, pages summed
+    per block id 1,002,240 (compressed K 21 x 37,440 + 20 x 1,728 + indexer K 21 x 8,640;
+    62 caches, block 256), 823,680 and 786,240 (windows, 22 and 21 caches of 37,440, block 64),
+    870,912 (CSA states, 21 x 32,832 + 21 x 8,640, block 4, window 8) and 656,640 (HCA states,
+    20 x 32,832, block 8, window 128). 10 GiB // 1,002,240 = 10,713 block ids. At M = 4,096:
+    16 + 65 + 65 + 1,025 + 513 = 1,684 blocks, 6.36x, 26,057 tokens. At M = 16,384: 64 + 257 +
+    257 + 4,097 + 2,049 = 6,724, 1.59x at 10 GiB; 2 GiB (2,142) and 6,565,907,733 B (6,551)
+    refuse.
+
+    Without AMX the CPU platform turns chunked prefill off for V4 and raises
+    max_num_batched_tokens to max(M, 2,048) (`platforms/cpu.py` L515-531, the same in 0.33.0);
+    kvcalc's `cpu` is an AMX host, where V4 runs and keeps the asked 8,192, so the test passes
+    the resolved figure: T = M, and every window's worst case is cdiv(M, B) + 1."""
+    test_kvcalc_equals_vllms_planner(case, options, budget)
+    if "error" in budget:
+        return
+    architecture = read_architecture(_config(case))
+    model = model_dtype_of(architecture)
+    batched = options["max_num_batched_tokens"]
+    deployment = Deployment(gpu_arch="cpu", max_num_batched_tokens=batched)
+    plan = vllm_dsv4.layout(architecture, model, model, deployment)
+    max_len = options["max_model_len"]
+    found = sorted((group.bucket.block, group.bucket.window, group.layers, group.page_bytes,
+                    vllm_dsv4._worst(group, max_len, plan.in_flight_tokens))
+                   for group in plan.groups)  # fmt: skip
+    recorded = sorted((group["block_size"], group["sliding_window"], group["num_layers"],
+                       group["group_bytes_per_block"], group["blocks_per_request"])
+                      for group in budget["groups"])  # fmt: skip
+    assert found == recorded
+    for group in budget["groups"]:  # each group's first cache has one of kvcalc's pages
+        pages = {page for g in plan.groups if g.bucket.block == group["block_size"]
+                 and g.layers == group["num_layers"] for page, _ in g.pages}  # fmt: skip
+        assert group["page_size_bytes"] in pages
+    assert plan.bytes_per_block == budget["bytes_per_block"] == 1_002_240
+
+
+def test_the_recording_covers_deepseek_v4() -> None:
+    """Four variants (M 4,096 and 16,384, prefix caching asked on and off; the CPU platform
+    turns it off without AMX) at three budgets; the verbatim config fails on this host."""
+    names = {case["name"]: case for case in DATA["cases"]}
+    assert all("error" in variant for variant in names["deepseek-v4-flash"]["variants"])
+    assert len(V4_BUDGETS) == 12
+    assert sum("error" in param.values[2] for param in V4_BUDGETS) == 4

@@ -67,8 +67,9 @@ MAX_NUM_BATCHED_TOKENS = 8192
 MAX_NUM_SEQS = 256
 
 # name, fixture file, max_model_len values, and optionally kv_cache_dtype, block_size,
-# engine_args (more EngineArgs) and derive (a documented change to the config, see
-# _config_text). Every max_model_len is run with prefix caching on (vLLM's default) and
+# engine_args (more EngineArgs), derive (a documented change to the config, see
+# _config_text) and cpu_worker_import (import the CPU worker module first, as a CPU worker
+# process does). Every max_model_len is run with prefix caching on (vLLM's default) and
 # off, at each budget in BUDGETS.
 MODELS: list[dict[str, Any]] = [
     {
@@ -136,6 +137,25 @@ MODELS: list[dict[str, Any]] = [
         "name": "deepseek-v2-lite",
         "file": "deepseek-ai__DeepSeek-V2-Lite.json",
         "max_model_len": [4096, 32768],
+    },
+    # DeepSeek V4 (CSA/HCA compressed attention, packed KV-cache groups). Like every CPU
+    # worker process, the child imports vllm.v1.worker.cpu_worker first: its cpu/shm.py
+    # replaces torch.cuda.Event/Stream with CPU stand-ins, which V4's attention layer needs
+    # to be built. The real config stops at model creation on a host without AMX (the CPU
+    # fp8 block-scaled linear kernels need it); "-bf16" drops quantization_config (the
+    # weights' format; the V4 cache is fp8_ds_mla either way).
+    {
+        "name": "deepseek-v4-flash",
+        "file": "deepseek-ai__DeepSeek-V4-Flash.json",
+        "max_model_len": [4096, 16384],
+        "cpu_worker_import": True,
+    },
+    {
+        "name": "deepseek-v4-flash-bf16",
+        "file": "deepseek-ai__DeepSeek-V4-Flash.json",
+        "max_model_len": [4096, 16384],
+        "derive": "drop:quantization_config",
+        "cpu_worker_import": True,
     },
     {
         "name": "qwen3-next-80b-a3b-thinking",
@@ -495,6 +515,10 @@ def _run_model(spec_json: str) -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
     import torch
     import vllm
+
+    if model.get("cpu_worker_import"):
+        # The CPU worker's torch.cuda stand-ins (vllm/v1/worker/cpu/shm.py L61-70).
+        import vllm.v1.worker.cpu_worker
 
     log = _LogCapture()
     from vllm.config import set_current_vllm_config
