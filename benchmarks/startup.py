@@ -2,6 +2,12 @@
 
 Run: python benchmarks/startup.py [--runs 41] [--only=--json ...]
 
+It times the `kvcalc` script beside the interpreter that runs it. To time what a user runs,
+install kvcalc as the README says into a venv and run this file with that venv's python from
+outside the source tree:
+    python -m venv --system-site-packages /tmp/kv && /tmp/kv/bin/pip install --no-deps .
+    cd /tmp && /tmp/kv/bin/python <repo>/benchmarks/startup.py
+
 Each round runs every command once, in turn, so that a load spike on a shared machine hits
 them alike; each command's figure is the median of its runs, and its ratio is the median of
 the per-round ratios to `import typer` (the floor of any Typer command line). Target: a
