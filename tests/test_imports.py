@@ -109,3 +109,11 @@ def test_preset_estimate_as_json_loads_only_its_engine_family_and_source() -> No
     assert not loaded & (engines | gguf | hub | dialects | commands), sorted(
         loaded & (engines | gguf | hub | dialects | commands)
     )
+
+
+def test_no_engine_compiles_dataclasses_at_start_up() -> None:
+    """Every value on an estimate's path is a `kvcalc.values` class: `dataclasses` compiles six
+    methods per class at each start (README, Performance). Typer does not import it either."""
+    for engine in ("default", "vllm", "sglang", "llama.cpp", "trtllm", "transformers"):
+        loaded = modules_of_a_run("estimate", "deepseek-v4-flash", "--engine", engine, "--json")
+        assert "dataclasses" not in loaded, engine

@@ -11,7 +11,6 @@ caches with `_get_packed_kv_cache_groups` and one block id costs the widest grou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from kvcalc.engines import Deployment, EngineResult
 from kvcalc.engines.kvbytes import GroupBytes, Workload
@@ -19,6 +18,7 @@ from kvcalc.engines.pool import PoolFigures, vllm_block_pool
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
 from kvcalc.model.dtypes import CacheDtype
+from kvcalc.values import value
 
 BLOCK = 256  # DeepseekV4SparseMLABackend / DeepseekV4IndexerBackend: kernel block [256]
 SWA_BLOCK = 64  # DeepseekV4SWACache(block_size=64)
@@ -42,7 +42,7 @@ def applies(architecture: Architecture) -> bool:
     return any(g.attention is not None and g.attention.shared_kv for g in architecture.groups)
 
 
-@dataclass(frozen=True)
+@value
 class Bucket:
     """Caches of one spec type: `pages` maps a page (bytes) to the caches with it; `window`
     None is full attention (compressed K, indexer K), else a sliding window in tokens;
@@ -69,7 +69,7 @@ class Bucket:
         return max(count for _, count in self.pages)
 
 
-@dataclass(frozen=True)
+@value
 class Group:
     """One vLLM KV-cache group: `pages` its share of its bucket's caches, by page."""
 
@@ -92,7 +92,7 @@ class Group:
         return sum(count for _, count in self.pages)
 
 
-@dataclass(frozen=True)
+@value
 class Layout:
     """The groups, the bytes of one block id, and the settings the figures depend on."""
 
