@@ -202,9 +202,9 @@ def model_dtype_of(
     if architecture.config_dtype is None:
         return FP16
     found = config_dtype(architecture.config_dtype)
-    if found is None and cache is not None:
-        return cache
-    return compute_dtype(engine, architecture.model_type, resolve_dtype("auto", architecture)[0])[0]
+    if found is None:
+        return cache if cache is not None else resolve_dtype("auto", architecture)[0]  # raises
+    return compute_dtype(engine, architecture.model_type, found)[0]
 
 
 def window_notes(

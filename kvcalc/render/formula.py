@@ -19,23 +19,22 @@ def _factors(group: GroupBytes, estimate: Estimate) -> list[object]:
         if attention.mla.indexer_dim:
             dims.append(attention.mla.indexer_dim)
         return [layers, f"({' + '.join(map(str, dims))})", size]
+    if attention.shared_kv:  # one row serves as key and value (DeepSeek V4)
+        return [layers, attention.num_kv_heads, attention.k_head_dim, size]
     if attention.k_head_dim == attention.v_head_dim:
         return [2, layers, attention.num_kv_heads, attention.k_head_dim, size]
     return [layers, attention.num_kv_heads, f"({attention.k_head_dim} + {attention.v_head_dim})",
             size]  # fmt: skip
 
 
-def _product(factors: list[object]) -> int | None:
-    """The product of formula factors such as 2, "9,452 B" or "(512 + 64)"; None if a factor
-    is not a number."""
-    product = 1
-    for factor in factors:
-        text = str(factor).removesuffix(" B").replace(",", "").strip("()")
-        terms = text.split(" + ")
-        if not all(term.isdigit() for term in terms):
-            return None
-        product *= sum(int(term) for term in terms)
-    return product
+def _multiplies_out(group: GroupBytes, batch: int) -> bool:
+    """Whether batch x tokens x layers x bytes per layer (a state: batch x layers x bytes per
+    layer) is the group's total; an engine that rounds, pads or compresses breaks it."""
+    count, total = group.group.count, group.total_bytes
+    if group.group.attention is None:
+        return total % (batch * count) == 0
+    return (group.bytes_per_token % count == 0
+            and batch * group.tokens_per_sequence * group.bytes_per_token == total)  # fmt: skip
 
 
 def group_formula(group: GroupBytes, estimate: Estimate) -> str:
@@ -49,15 +48,13 @@ def group_formula(group: GroupBytes, estimate: Estimate) -> str:
     if group.group.attention is None:
         if total == 0:
             return f"{group.group.count} layers without cache = 0 B"
-        factors: list[object] = [batch, group.group.count,
-                                 f"{total // (batch * group.group.count):,} B"]  # fmt: skip
-    else:
+        if _multiplies_out(group, batch):  # a state: say which (e.g. "3 Mamba-pool slots")
+            per_layer = total // (batch * group.group.count)
+            return (f"{batch} x {group.group.count} x {per_layer:,} B ({group.detail}) "
+                    f"= {total:,} B")  # fmt: skip
+    elif _multiplies_out(group, batch):
         factors = [batch, group.tokens_per_sequence, *_factors(group, estimate)]
-    if _product(factors) == total:
-        line = " x ".join(map(str, factors))
-        if group.group.attention is None:  # a state: say which (e.g. "3 Mamba-pool slots")
-            line += f" ({group.detail})"
-        return f"{line} = {total:,} B"
+        return f"{' x '.join(map(str, factors))} = {total:,} B"
     how = f" ({group.detail})" if group.detail else ""
     if total % batch == 0:
         return f"{batch} x {total // batch:,} B per sequence{how} = {total:,} B"
