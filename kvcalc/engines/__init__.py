@@ -110,8 +110,7 @@ def auto_cache_dtype(
     if architecture.kv_cache_dtype is not None and name not in ("transformers", "naive"):
         return parse_dtype(architecture.kv_cache_dtype), (
             f"--dtype auto: the checkpoint's quantization_config asks for a "
-            f"{architecture.kv_cache_dtype} KV cache, which vLLM uses; pass --dtype to size "
-            "another",
+            f"{architecture.kv_cache_dtype} KV cache; pass --dtype to size another",
         )
     return compute_dtype(name, architecture.model_type, config)
 

@@ -105,10 +105,21 @@ def compressed_group(
     return GroupBytes(group, tokens, per_token, workload.batch * group.count * per_layer, detail)
 
 
+def cdiv(a: int, b: int) -> int:
+    """Integer division rounding up, as the engines size blocks and pages."""
+    return -(-a // b)
+
+
+def has_shared_kv(architecture: Architecture) -> bool:
+    """DeepSeek V4's shared K=V window and compressed layers, which vLLM and SGLang keep in
+    pools of their own (kvcalc.engines.vllm_dsv4, sglang_dsv4)."""
+    return any(g.attention is not None and g.attention.shared_kv for g in architecture.groups)
+
+
 def refuse_compressed(architecture: Architecture, engine: str, unmodelled: str) -> None:
     """Refuses DeepSeek V4's shared-K=V window and compressed layers under an engine whose
     layout for them kvcalc does not model; `unmodelled` names that layout."""
-    if any(g.attention is not None and g.attention.shared_kv for g in architecture.groups):
+    if has_shared_kv(architecture):
         raise UnsupportedConfigError(
             f"--engine {engine}: DeepSeek V4's {unmodelled} are not modelled for model_type "
             f"{architecture.model_type!r}; "

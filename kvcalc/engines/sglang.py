@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from kvcalc.engines import Deployment, EngineResult, require_dtype, sglang_dsv4
+from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.budget import Reserve
-from kvcalc.engines.kvbytes import GroupBytes, Workload, refuse_compressed, state_bytes
+from kvcalc.engines.kvbytes import GroupBytes, Workload, cdiv, has_shared_kv, state_bytes
 from kvcalc.engines.pool import PoolFigures
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
@@ -54,10 +54,6 @@ SSM_DTYPE_NAMES = {"float32": FP32, "bfloat16": BF16, "float16": FP16}
 TORCH_DTYPES = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp8": "torch.float8_e4m3fn"}
 
 
-def cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def pad(tokens: int, page: int) -> int:
     return cdiv(tokens, page) * page
 
@@ -97,11 +93,6 @@ def _is_mla(architecture: Architecture) -> bool:
 
 def _refuse(architecture: Architecture, arch: str) -> None:
     """What SGLang 0.5.23 cannot run: families with no model file; DSA off Hopper/Blackwell."""
-    refuse_compressed(
-        architecture,
-        "sglang",
-        "compressed-attention pools (SGLang 0.5.23's own DeepSeek V4 memory configurator)",
-    )
     name = NOT_IN_SGLANG.get(architecture.model_type)
     if name is not None:
         raise UnsupportedConfigError(
@@ -291,8 +282,7 @@ def _attention(
             f"{architecture.model_type!r} (only Whisper)"
         )
     elif cfg.hybrid_swa and group.window_tokens is not None:
-        cap = swa_window(architecture, group) + SWA_EVICTION_INTERVAL + 2 * page
-        slots = min(slots, cap)
+        slots = min(slots, swa_request_cap(swa_window(architecture, group), page))
         detail = f"{slots:,} SWA-pool slots (at most window + 128 + 2 pages), page {page}"
     per_token = layers * per_layer
     return GroupBytes(group, slots, per_token, workload.batch * slots * per_token, detail)
@@ -306,7 +296,9 @@ def allocate(
     for hybrid-SWA models the sliding layers' slots in the SWA pool; for Mamba hybrids the
     state slots it holds (1 working + 2 tracking under extra_buffer, 1 otherwise)."""
     require_dtype("sglang", dtype, allowed=("fp16", "bf16", "fp8"))
-    if sglang_dsv4.is_dsv4(architecture):  # DSV4PoolConfigurator's own pools
+    if has_shared_kv(architecture):  # DSV4PoolConfigurator's own pools
+        from kvcalc.engines import sglang_dsv4
+
         return sglang_dsv4.allocate(architecture, workload, deployment)
     cfg = settings(architecture, deployment)
     groups = []
@@ -325,8 +317,15 @@ def allocate(
     return EngineResult(tuple(groups), (), cfg.assumptions)
 
 
-def _gb(size: int) -> str:
+def gib_text(size: float) -> str:
+    """A size in GiB with two decimals, as SGLang's log lines print it ("GB")."""
     return f"{size / GIB:.2f}"
+
+
+def swa_request_cap(window: int, page: int) -> int:
+    """`compute_swa_request_cap`: the SWA-pool slots one request keeps at most: its window,
+    the eviction interval, a page of padding and a page of decode allocation."""
+    return window + SWA_EVICTION_INTERVAL + 2 * page
 
 
 def mamba_pool(budget_bytes: int, per_req: int) -> tuple[int, int]:
@@ -371,8 +370,11 @@ def _kv_lines(groups: list[LayerGroup], dtype: CacheDtype, arch: str, tokens: in
             group.count * rows * dtype.bytes_for(attention.num_kv_heads * attention.v_head_dim)
         )
     if not v_bytes:
-        return f"{head}, KV size: {_gb(k_bytes)} GB", k_bytes
-    return f"{head}, K size: {_gb(k_bytes)} GB, V size: {_gb(v_bytes)} GB", k_bytes + v_bytes
+        return f"{head}, KV size: {gib_text(k_bytes)} GB", k_bytes
+    return (
+        f"{head}, K size: {gib_text(k_bytes)} GB, V size: {gib_text(v_bytes)} GB",
+        k_bytes + v_bytes,
+    )
 
 
 def _swa_pools(
@@ -399,7 +401,7 @@ def _swa_pools(
                  f"swa_layer_tokens={swa_tokens}")  # fmt: skip
     full_line, full_bytes = _kv_lines(full, dtype, arch, full_tokens, page, "Full")
     swa_line, swa_bytes = _kv_lines(swa, dtype, arch, swa_tokens, page, "SWA")
-    lines += [full_line, swa_line, f"SWAKVPool mem usage: {_gb(full_bytes + swa_bytes)} GB, "
+    lines += [full_line, swa_line, f"SWAKVPool mem usage: {gib_text(full_bytes + swa_bytes)} GB, "
               f"swa size: {swa_tokens}, full size: {full_tokens}"]  # fmt: skip
     return full_tokens, full_cell, swa_tokens
 
@@ -421,7 +423,9 @@ def capacity(
     (budget // cell) // page x page, or the full and SWA pools; max_running_requests; and
     the start-up log lines (docs/engines.md §2.3-§2.7)."""
     require_dtype("sglang", dtype, allowed=("fp16", "bf16", "fp8"))
-    if sglang_dsv4.is_dsv4(architecture):
+    if has_shared_kv(architecture):
+        from kvcalc.engines import sglang_dsv4
+
         context = architecture.max_position_embeddings or seq_len
         return sglang_dsv4.capacity(architecture, deployment, budget_bytes, seq_len, context)
     cfg = settings(architecture, deployment)
@@ -436,8 +440,8 @@ def capacity(
         conv = sum(g.count * BF16.bytes_for((g.state.conv_kernel - 1) * g.state.conv_channels)
                    for g in states if g.state)  # fmt: skip
         lines.append(f"Mamba Cache is allocated. max_mamba_cache_size: {size}, conv_state size: "
-                     f"{_gb((size + 1) * conv)}GB, ssm_state size: "
-                     f"{_gb((size + 1) * (per_req - conv))}GB")  # fmt: skip
+                     f"{gib_text((size + 1) * conv)}GB, ssm_state size: "
+                     f"{gib_text((size + 1) * (per_req - conv))}GB")  # fmt: skip
         mamba_cap = size // cfg.request_ratio
     attending = [g for g in _cached_groups(architecture) if g.attention is not None]
     context = architecture.max_position_embeddings or seq_len
@@ -446,8 +450,9 @@ def capacity(
         swa = [g for g in attending if g.window_tokens is not None]
         tokens, cell, swa_tokens = _swa_pools(architecture, full, swa, dtype, arch, available,
                                               page, lines)  # fmt: skip
-        held = min(pad(seq_len, page), max(swa_window(architecture, g) for g in swa)
-                   + SWA_EVICTION_INTERVAL + 2 * page)  # fmt: skip
+        held = min(
+            pad(seq_len, page), swa_request_cap(max(swa_window(architecture, g) for g in swa), page)
+        )
         by_pool.append(swa_tokens // held)
     else:
         cell = sum(g.count * layer_bytes(g, dtype, arch) for g in attending)
@@ -517,7 +522,7 @@ def default_util(architecture: Architecture, deployment: Deployment, gpu_bytes: 
     `disable_breakable_cudagraph_if_incompatible` turns it off ("heavy capture-pool memory
     pressure") in `handle_cuda_graph_config`, before `handle_gpu_memory_settings`, so
     `reserve_for_graph_mb` counts no prefill capture sizes (SGLang 0.5.23)."""
-    prefill_graph = not sglang_dsv4.is_dsv4(architecture)
+    prefill_graph = not has_shared_kv(architecture)
     return mem_fraction_static(deployment, gpu_bytes, prefill_graph=prefill_graph)
 
 

@@ -14,8 +14,9 @@ from fractions import Fraction
 
 from kvcalc.engines import EngineResult
 from kvcalc.engines.deployment import Deployment
-from kvcalc.engines.kvbytes import GroupBytes, Workload
+from kvcalc.engines.kvbytes import GroupBytes, Workload, cdiv
 from kvcalc.engines.pool import PoolFigures
+from kvcalc.engines.sglang import gib_text, swa_request_cap
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup
 from kvcalc.values import value
@@ -27,20 +28,15 @@ HEAD_DIM = 448 + 64  # the V4 layout's nope + rope dims (create_buffer asserts 5
 SWA_RATIO = 0.1  # DSV4_DEFAULT_SWA_FULL_TOKENS_RATIO, declared by the model override
 SWA_RATIO_EXACT = Fraction(1, 10)
 MAX_RUNNING_REQUESTS = 256  # deepseek_v4_hook.py apply_deepseek_v4_defaults
+WINDOW = 128  # DeepSeek V4's sliding_window, the window of the SWA request cap
 RINGS = {4: 8, 128: 128}  # get_compress_state_ring_size without speculative decoding
 STATE_BYTES = 4  # SGLANG_DSV4_COMPRESS_STATE_DTYPE float32
-EVICTION_INTERVAL = 128  # SGLANG_SWA_EVICTION_INTERVAL
 RUNS_ON = ("hopper", "blackwell")  # FlashMLA sparse decode (sm90/sm100) or its SM120 port
-
-
-def is_dsv4(architecture: Architecture) -> bool:
-    """DeepSeek V4's shared K=V layers (the dialect's `shared_kv` attention)."""
-    return any(g.attention is not None and g.attention.shared_kv for g in architecture.groups)
 
 
 def page_bytes(page: int) -> int:
     """`KVLayout.page_bytes`: a page of 584-B rows padded to a multiple of 576 B."""
-    return -(-page * ROW_BYTES // PAGE_ALIGN) * PAGE_ALIGN
+    return cdiv(page * ROW_BYTES, PAGE_ALIGN) * PAGE_ALIGN
 
 
 def pool_page(ratio: int) -> int:
@@ -132,13 +128,13 @@ ASSUMPTIONS = (
 def swa_slots(seq_len: int) -> int:
     """SWA-pool slots one decoding request holds: its pages, at most window + eviction
     interval + a page of padding + a page of decode allocation (`compute_swa_request_cap`)."""
-    return min(-(-seq_len // PAGE) * PAGE, 128 + EVICTION_INTERVAL + 2 * PAGE)
+    return min(cdiv(seq_len, PAGE) * PAGE, swa_request_cap(WINDOW, PAGE))
 
 
 def _group(group: LayerGroup, v4: Layers, workload: Workload) -> GroupBytes:
     """One group's bytes for the batch: its SWA rows (and c4 state rows, 8 per SWA page);
     its compressed entries, whole pool pages of its full-pool slots; the c128 state ring."""
-    pages = -(-workload.seq_len // PAGE)
+    pages = cdiv(workload.seq_len, PAGE)
     swa = swa_slots(workload.seq_len)
     ratio = group.compression.ratio if group.compression else 0
     per_layer = swa // PAGE * page_bytes(PAGE)
@@ -186,18 +182,14 @@ def page_unit_bytes(v4: Layers) -> int:
     c4 = Fraction(page_bytes(pool_page(4)), 4 * pool_page(4)) + Fraction(v4.index_key_bytes, 4)
     c128 = Fraction(page_bytes(pool_page(128)), 128 * pool_page(128))
     total = PAGE * (SWA_RATIO_EXACT * swa + c4 * v4.c4 + c128 * v4.c128)
-    return -(-total.numerator // total.denominator)
+    return cdiv(total.numerator, total.denominator)
 
 
 def c128_state_bytes(v4: Layers, requests: int) -> int:
     """`_get_c128_state_fixed_bytes`: a 128-row ring per request slot (requests + 1), plus
     ring + 1 rows, rounded up to 128 rows, per HCA layer."""
     rows = (requests + 1) * RINGS[128] + RINGS[128] + 1
-    return -(-rows // 128) * 128 * v4.c128_state_row * v4.c128
-
-
-def _gb(size: float) -> str:
-    return f"{size / (1 << 30):.2f}"
+    return cdiv(rows, 128) * 128 * v4.c128_state_row * v4.c128
 
 
 def capacity(architecture: Architecture, deployment: Deployment, budget_bytes: int,
@@ -212,7 +204,7 @@ def capacity(architecture: Architecture, deployment: Deployment, budget_bytes: i
     per_full = full_token_bytes(v4)
     full = int(max(max(0, budget_bytes) - fixed, 0) / per_full) // PAGE * PAGE
     swa = int(full * SWA_RATIO) // PAGE * PAGE
-    pages = -(-seq_len // PAGE)
+    pages = cdiv(seq_len, PAGE)
     lines = [f"DSV4 SWA sizing: mode=ratio (explicit), swa_tokens={swa}, "
              f"swa_full_tokens_ratio={SWA_RATIO}"]  # fmt: skip
     if swa <= v4.window + PAGE:
@@ -223,8 +215,8 @@ def capacity(architecture: Architecture, deployment: Deployment, budget_bytes: i
     requests = min(requested, full // 2)
     lines += [
         f"DSV4 memory calculation: unified=False, unified_fp8=False, dspark_draft_bf16=False, "
-        f"bytes_per_full_token={per_full:.2f}, available_bytes={_gb(budget_bytes)} GB, "
-        f"c128_state_fixed={_gb(fixed)} GB, c2_state_fixed=0.00 GB, swa_fixed=0.00 GB, "
+        f"bytes_per_full_token={per_full:.2f}, available_bytes={gib_text(budget_bytes)} GB, "
+        f"c128_state_fixed={gib_text(fixed)} GB, c2_state_fixed=0.00 GB, swa_fixed=0.00 GB, "
         f"swa_ring_fixed=0.00 GB, c4_state_fixed=0.00 GB, full_token={full}",
         f"DSV4 pool sizes: full={full}, swa={swa}, c4={full // 4}, c128={full // 128}, "
         f"c4_state={swa // PAGE * RINGS[4]}, c128_state=0",

@@ -21,6 +21,7 @@ from kvcalc.engines.budget import Reserve, generic_reserve
 from kvcalc.engines.kvbytes import (
     GroupBytes,
     Workload,
+    cdiv,
     refuse_compressed,
     size_groups,
     state_bytes,
@@ -48,10 +49,6 @@ GIB = 1 << 30
 # peak, not of the GPU: `KvCacheCreator._cal_max_memory` takes
 # int((total - peak + estimation KV) x fraction).
 FRACTION_OF_FREE = True
-
-
-def cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def token_bytes(group: LayerGroup, dtype: CacheDtype) -> int:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from kvcalc.engines import Deployment, EngineResult, require_dtype, vllm_dsv4
+from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.budget import Reserve, generic_reserve
 from kvcalc.engines.kvbytes import (
     GroupBytes,
     Workload,
+    cdiv,
     encoder_tokens,
-    refuse_compressed,
+    has_shared_kv,
     state_bytes,
 )
 from kvcalc.engines.pool import PoolFigures, vllm_block_pool
@@ -31,10 +32,6 @@ CPU_MLA_BLOCK = 16  # CPU_MLA (mla/cpu_mla.py): exactly 16
 DS_MLA_ROW = 656  # fp8_ds_mla: 512 fp8 values + 16 B of scales + 64 bf16 RoPE values
 GIB = 1024**3
 GDN_FAMILIES = ("qwen3_next", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text")
-
-
-def cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def indexer_row(index_head_dim: int) -> int:
@@ -274,12 +271,6 @@ def plan(
     """Groups, block sizes and the bytes of one block id, as `get_kv_cache_groups` and
     `_get_kv_cache_groups_uniform_page_size` lay them out (docs/engines.md §1)."""
     require_dtype("vllm", dtype, allowed=("fp32", "fp16", "bf16", "fp8", "fp8_ds_mla"))
-    refuse_compressed(
-        architecture,
-        "vllm",
-        "compressed KV-cache groups (compressed MLA specs, "
-        "SWA cache, compressor state and indexer; block 256, packed layout)",
-    )
     cfg = settings(architecture, dtype, deployment)
     cached = [g for g in architecture.groups if g.kind is not LayerKind.NONE]
     notes: list[str] = []
@@ -348,7 +339,9 @@ def allocate(
     deployment: Deployment,
 ) -> EngineResult:  # fmt: skip
     """Per request: blocks held in each group x the bytes of one block id."""
-    if vllm_dsv4.applies(architecture):  # DeepSeek V4's packed groups (docs §1.13)
+    if has_shared_kv(architecture):  # DeepSeek V4's packed groups (docs §1.13)
+        from kvcalc.engines import vllm_dsv4
+
         return vllm_dsv4.allocate(architecture, workload, dtype, model, deployment)
     layout = plan(architecture, dtype, model, deployment)
     groups = []
@@ -404,7 +397,9 @@ def capacity(
     """num_blocks = budget // bytes per block id; "Maximum concurrency" = num_blocks / the
     blocks a request may need at max_model_len; "GPU KV cache size" = int(that x M) tokens
     (`kv_cache_utils.py` `get_max_concurrency_for_kv_cache_config`, `get_kv_cache_capacity`)."""
-    if vllm_dsv4.applies(architecture):
+    if has_shared_kv(architecture):
+        from kvcalc.engines import vllm_dsv4
+
         return vllm_dsv4.capacity(architecture, dtype, model, deployment, budget_bytes, seq_len)
     layout = plan(architecture, dtype, model, deployment)
     per_request = sum(

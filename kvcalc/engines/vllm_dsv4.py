@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kvcalc.engines import Deployment, EngineResult
-from kvcalc.engines.kvbytes import GroupBytes, Workload
+from kvcalc.engines.kvbytes import GroupBytes, Workload, cdiv
 from kvcalc.engines.pool import PoolFigures, vllm_block_pool
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
@@ -29,17 +29,8 @@ HEAD_DIM, INDEXER_DIM = 512, 128  # the backends' and the compressor's only head
 FP32 = 4
 
 
-def cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def round_up(value: int, multiple: int) -> int:
     return cdiv(value, multiple) * multiple
-
-
-def applies(architecture: Architecture) -> bool:
-    """DeepSeek V4's shared K=V layers: this module sizes them, not vllm.plan."""
-    return any(g.attention is not None and g.attention.shared_kv for g in architecture.groups)
 
 
 @value
