@@ -1,6 +1,10 @@
 """`--explain` prints arithmetic a reader can redo: every formula line multiplies out to the
 total it states, for every preset under every engine (padded vLLM groups, DeepSeek V4's
-compressed layers, Mamba pools and SGLang's page-rounded pools included)."""
+compressed layers, Mamba pools and SGLang's page-rounded pools included).
+
+The lines that can be wrong are those whose factors the renderer spells out: vLLM's blocks x
+groups x bytes of a block id, and K, V, heads and head dims from the architecture (a shared K=V
+row once, not twice); the test counts them so that it is seen to cover them."""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ def product_of(left: str) -> int:
 
 @pytest.mark.parametrize("engine", [engine for engine in ENGINES if engine != "naive"])
 def test_every_formula_line_multiplies_out(engine: str) -> None:
-    checked = 0
+    checked = spelled = engine_factors = 0
     for preset in all_presets():
         model = load_model(preset.name)
         for seq in (1_000, 5_000, 33_000):
@@ -50,4 +54,11 @@ def test_every_formula_line_multiplies_out(engine: str) -> None:
                     continue
                 assert product_of(left) == total, f"{preset.name} at {seq} ({engine}): {line}"
                 checked += 1
+                engine_factors += bool(group.factors)
+                spelled += not group.factors and "per sequence" not in line
     assert checked > 100
+    if engine == "vllm":  # every group as blocks x groups x bytes of a block id
+        assert engine_factors > 100
+    else:
+        assert spelled > 50
+        assert engine_factors == 0

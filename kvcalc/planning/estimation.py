@@ -207,14 +207,12 @@ def model_dtype_of(
     return compute_dtype(engine, architecture.model_type, found)[0]
 
 
-def window_notes(
-    groups: tuple[GroupBytes, ...], seq_len: int, layers: int | None = None
-) -> tuple[str, ...]:
+def window_notes(groups: tuple[GroupBytes, ...], seq_len: int, layers: int) -> tuple[str, ...]:
     """`52 of 62 layers capped at 1,024 tokens` for every windowed group that caps; "layer
     caches" where the groups are an engine's caches rather than the model's `layers` (vLLM's
     DeepSeek V4 groups: a layer holds up to three caches)."""
     total = sum(group.group.count for group in groups)
-    what = "layers" if layers in (None, total) else "layer caches"
+    what = "layers" if layers == total else "layer caches"
     return tuple(
         f"{group.group.count} of {total} {what} capped at {group.tokens_per_sequence:,} tokens "
         f"({group.group.kind.value}, window {group.group.window_tokens:,})"

@@ -32,7 +32,7 @@ from kvcalc.sizes import parse_size
 from kvcalc.sources.resolve import HubOptions, ModelSource
 from kvcalc.sources.weights import Weights
 from kvcalc.units import format_size, parse_tokens
-from kvcalc.values import value
+from kvcalc.values import replace, value
 
 MAX_GPUS = 64  # the solver's search: up to 8 nodes of 8 GPUs
 
@@ -166,8 +166,6 @@ def longest_seq(plan: Workplan, local: Deployment, batch: int, budget: int) -> i
 
 def evaluate(plan: Workplan, par: Parallelism) -> FitReport:
     """The fit of the plan's workload on `par`: weights split evenly over tp x pp."""
-    from kvcalc.values import replace
-
     check_tensor_parallel(plan.architecture, par.tp)
     local = replace(plan.deployment, tp=par.tp, pp=par.pp)
     shards = par.tp * par.pp
@@ -223,8 +221,6 @@ def candidates(plan: Workplan, most_gpus: int = MAX_GPUS) -> list[Parallelism]:
 
 def quick_fits(plan: Workplan, par: Parallelism) -> bool:
     """Whether the batch fits on `par`, without the searches a full report makes."""
-    from kvcalc.values import replace
-
     local = replace(plan.deployment, tp=par.tp, pp=par.pp)
     shards = par.tp * par.pp
     weights = -(-plan.weights_bytes // shards)

@@ -13,14 +13,13 @@ from kvcalc.values import value
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # kvcalc/
 # How a repo's name announces quantized weights: "Qwen3-8B-FP8", "GLM-5-NVFP4", "...-FP8-dynamic".
-_QUANTIZED_TAG = re.compile(
-    r"-(FP8|NVFP4|MXFP4|FP4|INT4|INT8|AWQ|GPTQ|W4A16|W8A8)(?=-|$)", re.IGNORECASE
-)
+# A pattern, compiled by `re` on first use: only `fit` asks, and estimate's start-up need not pay.
+_QUANTIZED_TAG = r"-(FP8|NVFP4|MXFP4|FP4|INT4|INT8|AWQ|GPTQ|W4A16|W8A8)(?=-|$)"
 
 
 def quantized_tag(reference: str) -> str:
     """The quantization a repo's name announces ("FP8", "NVFP4"...); "" for none (BF16...)."""
-    found = _QUANTIZED_TAG.search(reference.rsplit("/", 1)[-1])
+    found = re.search(_QUANTIZED_TAG, reference.rsplit("/", 1)[-1], re.IGNORECASE)
     return found.group(1).upper() if found else ""
 
 
