@@ -88,7 +88,10 @@ def test_fit_prices_presets_from_the_loaded_figures() -> None:
     assert qwen["bytes_by_dtype"] == {"BF16": 16_381_470_720}
     assert "transformers 5.23.0" in str(qwen["basis"])
     deepseek = fit_weights("deepseek-v3", "--gpu", "h200", "--gpus", "8")
+    # transformers' loaded counts (index.json) at 2, 4 and 1 bytes; bf16 and fp8 elements
+    # plus the fp32 router biases are the hub's parameter count (see the test above).
     by_dtype = {"BF16": 3_921_590_272, "F32": 163_412_320, "F8_E4M3": 669_065_609_216}
+    assert by_dtype["BF16"] // 2 + by_dtype["F8_E4M3"] + 58 * 256 == 671_026_419_200
     assert deepseek["bytes_by_dtype"] == by_dtype
     assert deepseek["total_bytes"] == sum(by_dtype.values()) == 673_150_611_808
     assert "FineGrainedFP8HfQuantizer" in str(deepseek["basis"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,11 @@ class Preset:
     @property
     def hub_ids(self) -> tuple[str, ...]:
         """The hub repos this preset stands for: its own and every same-architecture variant."""
-        return (self.hub_id, *(alias for alias in self.aliases if "/" in alias))
+        return _hub_ids(self.hub_id, self.aliases)
 
     def matches(self, reference: str) -> bool:
         """`reference` is this preset's name, hub id or an alias, in any case."""
-        return _names_match((self.name, self.hub_id, *self.aliases), reference)
+        return _names_match(_names(self.name, self.hub_id, self.aliases), reference)
 
     def matches_repo_name(self, reference: str) -> bool:
         """`reference` is the repo part of one of its hub ids (`Llama-3.1-8B-Instruct`)."""
@@ -114,6 +115,16 @@ def all_presets() -> tuple[Preset, ...]:
     return tuple(_preset(row) for row in _index_rows())
 
 
+def _names(name: str, hub_id: str, aliases: Iterable[str]) -> tuple[str, ...]:
+    """What a preset answers to: its name, its hub id and its aliases."""
+    return (name, hub_id, *aliases)
+
+
+def _hub_ids(hub_id: str, aliases: Iterable[str]) -> tuple[str, ...]:
+    """Its own hub repo and every alias that is one (has an org)."""
+    return (hub_id, *(alias for alias in aliases if "/" in alias))
+
+
 def _names_match(names: tuple[str, ...], reference: str) -> bool:
     wanted = reference.lower()
     return any(wanted == name.lower() for name in names)
@@ -150,13 +161,13 @@ def find_preset(reference: str) -> Preset | None:
     its org; any case), if there is one. Only that preset is built: `estimate <preset>` runs
     in shell loops."""
     rows = _index_rows()
-    names = [(row["name"], row["hub_id"], *row.get("aliases", ())) for row in rows]
-    found = next((row for row, known in zip(rows, names, strict=True)
-                  if _names_match(known, reference)), None)  # fmt: skip
-    if found is None:
-        hub_ids = [(known[1], *(name for name in known[2:] if "/" in name)) for known in names]
-        found = next((row for row, known in zip(rows, hub_ids, strict=True)
-                      if _repo_name_matches(known, reference)), None)  # fmt: skip
+    exact = (row for row in rows
+             if _names_match(_names(row["name"], row["hub_id"], row.get("aliases", ())),
+                             reference))  # fmt: skip
+    by_repo = (row for row in rows
+               if _repo_name_matches(_hub_ids(row["hub_id"], row.get("aliases", ())),
+                                     reference))  # fmt: skip
+    found = next(exact, None) or next(by_repo, None)
     return None if found is None else _preset(found)
 
 
