@@ -16,10 +16,12 @@ from kvcalc.engines.deployment import Deployment
 from kvcalc.engines.kvbytes import GroupBytes, Workload, cache_bytes
 from kvcalc.errors import InputError
 from kvcalc.model.architecture import Architecture
-from kvcalc.model.dtypes import BF16, FP16, FP32, CacheDtype, parse_dtype
+from kvcalc.model.dtypes import CacheDtype, parse_dtype
 from kvcalc.values import value
 
 if TYPE_CHECKING:  # a budget's figures (engines.pool) are imported only by `capacity`
+    from types import ModuleType
+
     from kvcalc.engines.pool import Capacity, PoolFigures
 
 __all__ = [
@@ -78,41 +80,33 @@ def compute_dtype(
     engine: str, model_type: str, config: CacheDtype
 ) -> tuple[CacheDtype, tuple[str, ...]]:
     """The dtype `engine` runs a checkpoint in at its default (`--dtype auto`), given the
-    checkpoint's own: vLLM and SGLang run a float32 checkpoint in 16 bits, every other engine
-    and any other dtype as the config says."""
-    if config != FP32:
-        return config, ()
-    name = engine.lower()
-    if name == "vllm":
-        # config/model.py `_resolve_auto_dtype` (vLLM 0.33.0): float32 becomes the platform's
-        # first supported dtype, bf16 on Ampere and later and on CPUs with bf16.
-        return BF16, ("vllm: a float32 checkpoint runs in bf16 (vLLM's --dtype auto)",)
-    if name == "sglang":
-        # srt/configs/model_config.py `_get_and_verify_dtype` (SGLang 0.5.23).
-        chosen = BF16 if model_type.startswith("gemma") else FP16
-        return chosen, (f"sglang: a float32 checkpoint runs in {chosen.name} (SGLang's --dtype "
-                        "auto)",)  # fmt: skip
-    return config, ()
+    checkpoint's own: the engine module's `run_dtype` hook (vLLM and SGLang run a float32
+    checkpoint in 16 bits); elsewhere the config's dtype."""
+    hook = getattr(engine_module(engine), "run_dtype", None)
+    return hook(model_type, config) if hook is not None else (config, ())
 
 
 def auto_cache_dtype(
     engine: str, architecture: Architecture, config: CacheDtype
 ) -> tuple[CacheDtype, tuple[str, ...]]:
-    """The KV-cache dtype `--dtype auto` means under `engine` for a checkpoint in `config`:
-    llama.cpp caches in f16 whatever the weights (`--cache-type-k/-v` default f16); the others
-    in the dtype they run the model in, or the one the checkpoint's quantization_config asks
-    for (vLLM, SGLang, TensorRT-LLM read it; transformers' caches keep the model dtype)."""
-    name = engine.lower()
-    if name == "llama.cpp":
-        shown = () if config.bytes_for(1) == 2 and architecture.kv_cache_dtype is None else (
-            "llama.cpp: --dtype auto is its default cache type, f16",)  # fmt: skip
-        return FP16, shown
-    if architecture.kv_cache_dtype is not None and name not in ("transformers", "naive"):
+    """The KV-cache dtype `--dtype auto` means under `engine` for a checkpoint in `config`: the
+    engine module's `AUTO_CACHE_DTYPE` where it caches in one dtype whatever the weights
+    (llama.cpp's f16); else the one the checkpoint's quantization_config asks for, unless the
+    module sets `READS_KV_CACHE_SCHEME` False (transformers keeps the model dtype); else the
+    dtype it runs the model in."""
+    module = engine_module(engine)
+    fixed: CacheDtype | None = getattr(module, "AUTO_CACHE_DTYPE", None)
+    if fixed is not None:
+        shown = () if config.bytes_for(1) == fixed.bytes_for(1) and (
+            architecture.kv_cache_dtype is None) else (
+            f"{engine.lower()}: --dtype auto is its default cache type, {fixed.name}",)  # fmt: skip
+        return fixed, shown
+    if architecture.kv_cache_dtype is not None and getattr(module, "READS_KV_CACHE_SCHEME", True):
         return parse_dtype(architecture.kv_cache_dtype), (
             f"--dtype auto: the checkpoint's quantization_config asks for a "
             f"{architecture.kv_cache_dtype} KV cache; pass --dtype to size another",
         )
-    return compute_dtype(name, architecture.model_type, config)
+    return compute_dtype(engine, architecture.model_type, config)
 
 
 def require_dtype(
@@ -124,18 +118,25 @@ def require_dtype(
         raise InputError(f"--engine {engine} has no {dtype.name} cache{offered}")
 
 
-def _rules(engine: str) -> tuple[EngineRule, PoolRule | None]:
-    """An engine module's `allocate`, and its `capacity` if it has a pool of its own."""
+def engine_module(engine: str) -> ModuleType | None:
+    """The module of `engine`'s rules and hooks (None for `default`, which has neither)."""
     import importlib
 
     modules = {"transformers": "transformers", "vllm": "vllm", "sglang": "sglang",
                "llama.cpp": "llamacpp", "trtllm": "trtllm", "naive": "naive"}  # fmt: skip
     name = engine.lower()
     if name == "default":
-        return _default, None
+        return None
     if name not in modules:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    module = importlib.import_module(f"kvcalc.engines.{modules[name]}")
+    return importlib.import_module(f"kvcalc.engines.{modules[name]}")
+
+
+def _rules(engine: str) -> tuple[EngineRule, PoolRule | None]:
+    """An engine module's `allocate`, and its `capacity` if it has a pool of its own."""
+    module = engine_module(engine)
+    if module is None:
+        return _default, None
     allocate: EngineRule = module.allocate
     pool: PoolRule | None = getattr(module, "capacity", None)
     return allocate, pool

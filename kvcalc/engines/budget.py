@@ -8,10 +8,10 @@ otherwise. Derivations: docs/engines.md, "Non-KV memory".
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from fractions import Fraction
 
+from kvcalc.engines import engine_module
 from kvcalc.engines.deployment import Deployment
 from kvcalc.model.architecture import Architecture
 from kvcalc.values import value
@@ -49,14 +49,6 @@ class KvBudget:
     rule: str
 
 
-def _module(engine: str) -> object | None:
-    """The engine's module (None for `default`, which has no hooks)."""
-    if engine == "default":
-        return None
-    name = {"llama.cpp": "llamacpp"}.get(engine, engine)
-    return importlib.import_module(f"kvcalc.engines.{name}")
-
-
 def default_util(
     engine: str, architecture: Architecture, deployment: Deployment, gpu_bytes: int
 ) -> Fraction:
@@ -64,7 +56,7 @@ def default_util(
     mem_fraction_static, ...); 0.9 for engines without one. The model matters where the engine
     says so (SGLang: DeepSeek V4 has no prefill CUDA graph to reserve for)."""
     hook: Callable[[Architecture, Deployment, int], Fraction] | None = getattr(
-        _module(engine), "default_util", None
+        engine_module(engine), "default_util", None
     )
     return hook(architecture, deployment, gpu_bytes) if hook else GENERIC_UTIL
 
@@ -105,7 +97,7 @@ def estimate_reserve(
 ) -> Reserve:
     """The engine's estimate of non-KV memory on one GPU."""
     hook: Callable[[Architecture, Deployment, int], Reserve] | None = getattr(
-        _module(engine), "reserve", None
+        engine_module(engine), "reserve", None
     )
     if hook is not None:
         return hook(architecture, deployment, gpu_bytes)
@@ -131,7 +123,7 @@ def kv_budget(
         found = estimate_reserve(engine, architecture, deployment, gpu_bytes)
     else:
         found = Reserve((("given", reserve_bytes),), "given (--reserve)")
-    if getattr(_module(engine), "FRACTION_OF_FREE", False):
+    if getattr(engine_module(engine), "FRACTION_OF_FREE", False):
         # The fraction applies to what weights and the peak leave (TensorRT-LLM's
         # free_gpu_memory_fraction): floor((memory - weights - reserve) x util).
         free = gpu_bytes - weights_bytes - found.total_bytes

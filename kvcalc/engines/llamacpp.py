@@ -10,13 +10,16 @@ from kvcalc.engines import Deployment, EngineResult, require_dtype
 from kvcalc.engines.kvbytes import GroupBytes, Workload, size_groups, state_bytes
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
-from kvcalc.model.dtypes import FP32, CacheDtype
+from kvcalc.model.dtypes import FP16, FP32, CacheDtype
 from kvcalc.values import value
 
 PAD = 256  # n_ctx and every sliding cache are padded to 256 cells
 N_BATCH = 2048  # common_params.n_batch
 N_UBATCH = 512  # common_params.n_ubatch
 MAX_SEQ = 256  # LLAMA_MAX_SEQ (src/llama-cparams.h)
+# --dtype auto: common_params::cache_type_k/_v default to GGML_TYPE_F16 whatever the weights
+# (common/common.h L343-344).
+AUTO_CACHE_DTYPE = FP16
 CACHE_TYPES = ("fp32", "fp16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl")
 # Families whose sliding or chunked window llama.cpp applies: their `src/models/<arch>.cpp`
 # sets a swa_type, so `create_memory` builds `llama_kv_cache_iswa`. The llama, qwen2/qwen3,

@@ -8,6 +8,8 @@ from kvcalc.errors import UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, Attention, LayerGroup, LayerKind
 from kvcalc.model.dtypes import CacheDtype
 
+READS_KV_CACHE_SCHEME = False  # the textbook formula in the model dtype
+
 
 def allocate(
     architecture: Architecture, workload: Workload, dtype: CacheDtype, model: CacheDtype,

@@ -54,6 +54,15 @@ SSM_DTYPE_NAMES = {"float32": FP32, "bfloat16": BF16, "float16": FP16}
 TORCH_DTYPES = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp8": "torch.float8_e4m3fn"}
 
 
+def run_dtype(model_type: str, config: CacheDtype) -> tuple[CacheDtype, tuple[str, ...]]:
+    """`--dtype auto` (srt/configs/model_config.py `_get_and_verify_dtype`): a float32
+    checkpoint runs in fp16, in bf16 for the Gemma families."""
+    if config != FP32:
+        return config, ()
+    chosen = BF16 if model_type.startswith("gemma") else FP16
+    return chosen, (f"sglang: a float32 checkpoint runs in {chosen.name} (SGLang's --dtype auto)",)
+
+
 def pad(tokens: int, page: int) -> int:
     return cdiv(tokens, page) * page
 

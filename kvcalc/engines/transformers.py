@@ -15,6 +15,9 @@ from kvcalc.engines.kvbytes import (
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
 from kvcalc.model.dtypes import FP32, CacheDtype
 
+# DynamicCache keeps the model dtype; a checkpoint's KV-cache quantization is not applied.
+READS_KV_CACHE_SCHEME = False
+
 
 def _tokens(group: LayerGroup, architecture: Architecture, workload: Workload) -> int:
     """`DynamicSlidingWindowLayer` keeps the last window - 1 tokens (the slice [-W+1:]);

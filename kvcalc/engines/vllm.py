@@ -23,7 +23,7 @@ from kvcalc.engines.kvbytes import (
 from kvcalc.engines.pool import PoolFigures, vllm_block_pool
 from kvcalc.errors import InputError, UnsupportedConfigError
 from kvcalc.model.architecture import Architecture, LayerGroup, LayerKind, RecurrentState
-from kvcalc.model.dtypes import FP32, CacheDtype, parse_dtype
+from kvcalc.model.dtypes import BF16, FP32, CacheDtype, parse_dtype
 from kvcalc.values import replace, value
 
 DEFAULT_BLOCK = 16  # CacheConfig.DEFAULT_BLOCK_SIZE
@@ -38,6 +38,14 @@ def indexer_row(index_head_dim: int) -> int:
     """DSA indexer key: fp8 values plus one fp32 scale per 128 (deepseek_v2.py
     `DeepseekV32IndexerCache.get_kv_cache_spec`): 132 B for index_head_dim 128."""
     return index_head_dim + index_head_dim // 128 * 4
+
+
+def run_dtype(model_type: str, config: CacheDtype) -> tuple[CacheDtype, tuple[str, ...]]:
+    """`--dtype auto` (config/model.py `_resolve_auto_dtype`): a float32 checkpoint runs in the
+    platform's first supported dtype, bf16 on Ampere and later and on CPUs with bf16."""
+    if config != FP32:
+        return config, ()
+    return BF16, ("vllm: a float32 checkpoint runs in bf16 (vLLM's --dtype auto)",)
 
 
 def page_per_token(group: LayerGroup, dtype: CacheDtype, engine: str = "vllm") -> int:
